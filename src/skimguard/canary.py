@@ -1,0 +1,61 @@
+"""Canary test cards: unique, Luhn-valid numbers in test ranges, one set per scan.
+
+A canary is ours, never a real card. Every scan gets fresh values so that a hit anywhere
+(a collector, a log, a later scan) traces back to the scan that typed it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+# Test ranges of the card brands (documented test numbers), by brand.
+TEST_PREFIXES: dict[str, tuple[str, int]] = {
+    "visa": ("411111", 16),
+    "mastercard": ("555555", 16),
+    "jcb": ("353011", 16),
+    "amex": ("378282", 15),
+}
+
+
+def luhn_check_digit(partial: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(partial)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
+
+
+def luhn_valid(number: str) -> bool:
+    digits = "".join(c for c in number if c.isdigit())
+    return len(digits) >= 12 and luhn_check_digit(digits[:-1]) == digits[-1]
+
+
+@dataclass(frozen=True)
+class CanaryCard:
+    number: str
+    exp_month: int
+    exp_year: int  # four digits
+    cvc: str
+    holder: str
+    brand: str = "visa"
+
+    @property
+    def expiry(self) -> str:
+        return f"{self.exp_month:02d}/{self.exp_year % 100:02d}"
+
+
+def new_canary_card(now: datetime, *, brand: str = "visa") -> CanaryCard:
+    prefix, length = TEST_PREFIXES[brand]
+    body = prefix + "".join(str(secrets.randbelow(10)) for _ in range(length - len(prefix) - 1))
+    number = body + luhn_check_digit(body)
+    month = secrets.randbelow(12) + 1
+    year = now.year + 2 + secrets.randbelow(4)
+    cvc = "".join(str(secrets.randbelow(10)) for _ in range(4 if brand == "amex" else 3))
+    tag = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(5))
+    return CanaryCard(number, month, year, cvc, f"TARO {tag}", brand)

@@ -1,0 +1,361 @@
+"""Load and validate ``skimguard.yaml``.
+
+The file is parsed with PyYAML's safe loader and validated with pydantic. Any problem raises
+:class:`ConfigError` whose message names the file, the field path and what is wrong, e.g.
+``skimguard.yaml: sites[0].journeys[0].steps[2]: a step needs exactly one action``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urljoin, urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from skimguard.errors import ConfigError
+from skimguard.models import Severity
+
+CONFIG_FILENAME = "skimguard.yaml"
+ACTIONS = ("goto", "click", "fill", "select", "fill_card", "submit", "wait_for", "wait", "press")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_HOSTNAME = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+
+def parse_duration(value: object) -> float:
+    """``"15s"``, ``"2m"``, ``"1h"``, ``"500ms"`` or a number of seconds -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 15s, 2m or 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        raise ValueError(f"expected a duration such as 15s, 2m or 1h, got {value!r}")
+    if seconds <= 0:
+        raise ValueError("a duration must be greater than zero")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Journeys
+# --------------------------------------------------------------------------------------------
+
+
+class CardSelectors(_Strict):
+    """Where ``fill_card`` types the test card. Give ``expiry`` or ``expiry_month``+``expiry_year``."""
+
+    number: str
+    expiry: str | None = None
+    expiry_month: str | None = None
+    expiry_year: str | None = None
+    cvc: str | None = None
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _expiry_shape(self) -> CardSelectors:
+        if self.expiry and (self.expiry_month or self.expiry_year):
+            raise ValueError("give either expiry or expiry_month/expiry_year, not both")
+        if bool(self.expiry_month) != bool(self.expiry_year):
+            raise ValueError("expiry_month and expiry_year go together")
+        return self
+
+
+class Step(_Strict):
+    """One journey step: exactly one action, an optional page name and timeout.
+
+    ``page`` names the page this step leads to (the document shown after it); pages are compared
+    with the baseline by name, so name them (``cart``, ``payment``) rather than rely on URL paths.
+    """
+
+    goto: str | None = None
+    click: str | None = None
+    fill: dict[str, str] | None = None
+    select: dict[str, str] | None = None
+    fill_card: CardSelectors | None = None
+    submit: str | None = None
+    wait_for: str | None = None
+    wait: Duration | None = None
+    press: str | None = None
+    page: str | None = Field(default=None, max_length=80)
+    timeout: Duration | None = None
+    optional: bool = False
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Step:
+        present = [a for a in ACTIONS if getattr(self, a) is not None]
+        if len(present) != 1:
+            got = ", ".join(present) if present else "none"
+            raise ValueError(f"a step needs exactly one action of {', '.join(ACTIONS)} (got {got})")
+        return self
+
+    @property
+    def action(self) -> str:
+        return next(a for a in ACTIONS if getattr(self, a) is not None)
+
+
+class Journey(_Strict):
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
+    steps: list[Step] = Field(min_length=1)
+
+    @field_validator("steps")
+    @classmethod
+    def _starts_with_goto(cls, steps: list[Step]) -> list[Step]:
+        if steps[0].goto is None:
+            raise ValueError("the first step of a journey must be a goto")
+        return steps
+
+
+# --------------------------------------------------------------------------------------------
+# Sites
+# --------------------------------------------------------------------------------------------
+
+
+class Identity(_Strict):
+    """The browser a scan pretends to be."""
+
+    user_agent: str | None = None  # None: the real Chromium UA without "Headless"
+    locale: str = "ja-JP"
+    timezone: str = "Asia/Tokyo"
+    viewport_width: int = Field(default=1366, ge=200, le=4000)
+    viewport_height: int = Field(default=900, ge=200, le=4000)
+
+
+class Schedule(_Strict):
+    every: Duration = 3600.0
+
+
+class Site(_Strict):
+    name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
+    base_url: str
+    payment_hosts: list[str] = Field(default_factory=list)
+    hosts: dict[str, str] = Field(default_factory=dict)
+    block_unmapped_hosts: bool = False
+    journeys: list[Journey] = Field(min_length=1)
+    schedule: Schedule = Field(default_factory=Schedule)
+    identity: Identity = Field(default_factory=Identity)
+    step_timeout: Duration = 20.0
+    journey_timeout: Duration = 180.0
+    dwell: Duration = 1.0  # time to wait after a step that navigates, for late scripts
+    max_script_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL with a host, got {value!r}")
+        return value if value.endswith("/") or parts.path else value + "/"
+
+    @field_validator("payment_hosts")
+    @classmethod
+    def _hostnames(cls, hosts: list[str]) -> list[str]:
+        out = []
+        for h in hosts:
+            h = h.strip().lower()
+            if not _HOSTNAME.match(h):
+                raise ValueError(f"{h!r} is not a host name (use pay.example.com or *.example.com)")
+            out.append(h)
+        return out
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_map(cls, hosts: dict[str, str]) -> dict[str, str]:
+        for name, address in hosts.items():
+            if not _HOSTNAME.match(name.lower()) or name.startswith("*"):
+                raise ValueError(f"{name!r} is not a host name")
+            if not address or any(c in address for c in ", "):
+                raise ValueError(f"address for {name!r} must be an IP or host, got {address!r}")
+        return {k.lower(): v for k, v in hosts.items()}
+
+    @model_validator(mode="after")
+    def _unique_journeys(self) -> Site:
+        names = [j.name for j in self.journeys]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"journey names must be unique: {', '.join(dupes)}")
+        return self
+
+    @property
+    def host(self) -> str:
+        return (urlsplit(self.base_url).hostname or "").lower()
+
+    def absolute(self, url: str) -> str:
+        return urljoin(self.base_url, url)
+
+    def is_payment_host(self, host: str) -> bool:
+        host = host.lower()
+        for pattern in self.payment_hosts:
+            if pattern.startswith("*."):
+                if host.endswith(pattern[1:]):
+                    return True
+            elif host == pattern:
+                return True
+        return False
+
+    def is_own_host(self, host: str) -> bool:
+        host = host.lower()
+        return host == self.host or host.endswith("." + self.host)
+
+
+# --------------------------------------------------------------------------------------------
+# Alerts
+# --------------------------------------------------------------------------------------------
+
+
+class ConsoleSink(_Strict):
+    type: Literal["console"]
+
+
+class WebhookSink(_Strict):
+    type: Literal["webhook"]
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+
+class EmailSink(_Strict):
+    type: Literal["email"]
+    smtp_host: str
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    sender: str = Field(alias="from")
+    to: list[str] = Field(min_length=1)
+    username: str | None = None
+    password_env: str | None = None  # name of the environment variable holding the password
+    starttls: bool = True
+    timeout: Duration = 15.0
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+Sink = Annotated[ConsoleSink | WebhookSink | EmailSink, Field(discriminator="type")]
+
+
+class Alerts(_Strict):
+    min_severity: Severity = Severity.HIGH
+    sinks: list[Sink] = Field(default_factory=lambda: [ConsoleSink(type="console")])
+
+    @field_validator("min_severity", mode="before")
+    @classmethod
+    def _severity(cls, value: object) -> Severity:
+        if isinstance(value, str | Severity):
+            return Severity.parse(value)
+        raise ValueError("expected one of info|low|medium|high|critical")
+
+
+# --------------------------------------------------------------------------------------------
+# The file
+# --------------------------------------------------------------------------------------------
+
+
+class Config(_Strict):
+    version: Literal[1] = 1
+    database: str | None = None  # SQLAlchemy URL; default: sqlite file beside the config
+    sites: list[Site] = Field(min_length=1)
+    alerts: Alerts = Field(default_factory=Alerts)
+    path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_sites(self) -> Config:
+        names = [s.name for s in self.sites]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"site names must be unique: {', '.join(dupes)}")
+        return self
+
+    def site(self, name: str) -> Site:
+        for s in self.sites:
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in self.sites)
+        raise ConfigError(f"no site named {name!r} in the config (sites: {known})")
+
+    @property
+    def database_url(self) -> str:
+        if self.database:
+            return self.database
+        base = self.path.parent if self.path else Path.cwd()
+        return f"sqlite:///{(base / 'skimguard.db').resolve()}"
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after[_one_action()]",) or part.startswith(("function-", "tagged-")):
+            continue
+        elif part in ("console", "webhook", "email"):
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out or "(top level)"
+
+
+def format_validation_error(source: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = _loc(tuple(first["loc"]))
+    msg = first["msg"].removeprefix("Value error, ")
+    more = f" (and {err.error_count() - 1} more problem(s))" if err.error_count() > 1 else ""
+    return f"{source}: {where}: {msg}{more}"
+
+
+def config_from_dict(data: Mapping[str, Any], source: str = "<config>", path: Path | None = None) -> Config:
+    try:
+        return Config.model_validate({**data, "path": path})
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(source, err)) from None
+
+
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def load_config(path: Path | str) -> Config:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file (create one with `skimguard init`)") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: (top level): expected a mapping with a `sites:` list")
+    return config_from_dict(data, source=str(path), path=path.resolve())
