@@ -1,0 +1,281 @@
+"""Walk one configured journey in a fresh browser context and return its :class:`Capture`.
+
+Every step has a time limit, and so has the whole journey. A step that fails ends the journey
+(the next steps would act on the wrong page) unless it is ``optional``. Whatever the page does —
+never finish loading, loop on ``alert()``, open popups, close itself, spin the CPU — the journey
+ends in time with what was seen so far and :class:`~skimguard.models.Problem` records that the
+detectors turn into ``health`` findings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from playwright.async_api import Browser, BrowserContext, Dialog, Page
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+from skimguard.canary import CanaryCard
+from skimguard.capture.browser import new_scan_context
+from skimguard.capture.recorder import Recorder
+from skimguard.config import Journey, Site, Step
+from skimguard.models import Capture, Problem, ScanStatus
+
+StepCallback = Callable[[str, int, int, str], None]  # journey, step index, step count, description
+
+UNREACHABLE_ERRORS = (
+    "ERR_NAME_NOT_RESOLVED",
+    "ERR_CONNECTION_REFUSED",
+    "ERR_ADDRESS_UNREACHABLE",
+    "ERR_CONNECTION_TIMED_OUT",
+    "ERR_CONNECTION_RESET",
+    "ERR_INTERNET_DISCONNECTED",
+    "ERR_NAME_RESOLUTION_FAILED",
+    "ERR_EMPTY_RESPONSE",
+)
+MAX_DIALOGS = 20
+MAX_POPUPS = 10
+TYPE_DELAY_MS = 15
+
+
+def describe(step: Step) -> str:
+    action = step.action
+    value = getattr(step, action)
+    if action in ("fill", "select") and isinstance(value, dict):
+        return f"{action} {len(value)} field(s)"
+    if action == "fill_card":
+        return "fill_card (test card)"
+    return f"{action} {value}"
+
+
+class _StepFailed(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class JourneyRunner:
+    """One run of one journey. Use :func:`run_journey`."""
+
+    def __init__(self, site: Site, journey: Journey, card: CanaryCard, on_step: StepCallback | None) -> None:
+        self.site = site
+        self.journey = journey
+        self.card = card
+        self.on_step = on_step
+        self.problems: list[Problem] = []
+        self._dialogs = 0
+        self._popups = 0
+        self._closed = False
+        self._crashed = False
+
+    # ------------------------------------------------------------------ page behaviour we refuse
+
+    def _problem(self, code: str, message: str, page: str | None = None, step: int | None = None) -> None:
+        self.problems.append(Problem(code=code, message=message[:500], page=page, step=step))
+
+    def _on_dialog(self, dialog: Dialog) -> None:
+        self._dialogs += 1
+        if self._dialogs == 1:
+            self._problem("dialog", f"the page opened a {dialog.type} dialog (dismissed)")
+        elif self._dialogs == MAX_DIALOGS:
+            self._problem("dialog", f"the page opened {MAX_DIALOGS}+ dialogs (a dialog loop)")
+        asyncio.get_running_loop().create_task(self._dismiss(dialog))
+
+    @staticmethod
+    async def _dismiss(dialog: Dialog) -> None:
+        with contextlib.suppress(PlaywrightError):
+            await dialog.dismiss()
+
+    def _on_popup(self, page: Page) -> None:
+        self._popups += 1
+        if self._popups == 1:
+            self._problem("popup", "the page opened a new window (closed)")
+        elif self._popups == MAX_POPUPS:
+            self._problem("popup", f"the page opened {MAX_POPUPS}+ windows")
+        asyncio.get_running_loop().create_task(self._close_quietly(page))
+
+    @staticmethod
+    async def _close_quietly(page: Page) -> None:
+        with contextlib.suppress(PlaywrightError):
+            await asyncio.wait_for(page.close(), 5)
+
+    def _on_close(self, _page: Page) -> None:
+        self._closed = True
+
+    def _on_crash(self, _page: Page) -> None:
+        self._crashed = True
+
+    # ------------------------------------------------------------------ the run
+
+    async def run(self, context: BrowserContext) -> Capture:
+        started = datetime.now(UTC)
+        page = await context.new_page()
+        context.on("page", lambda p: self._on_popup(p) if p != page else None)
+        page.on("dialog", self._on_dialog)
+        page.on("close", self._on_close)
+        page.on("crash", self._on_crash)
+        page.set_default_timeout(self.site.step_timeout * 1000)
+        page.set_default_navigation_timeout(self.site.step_timeout * 1000)
+        cdp = await context.new_cdp_session(page)
+        recorder = Recorder(cdp, max_script_bytes=self.site.max_script_bytes)
+        await recorder.start()
+        try:
+            await asyncio.wait_for(self._steps(page, recorder), self.site.journey_timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            self._problem("journey-timeout", f"journey {self.journey.name} hit its {self.site.journey_timeout:.0f}s limit")
+        await recorder.settle(timeout=5.0)
+        pages = recorder.pages()
+        problems = self.problems + recorder.problems
+        if recorder.committed_pages == 0:
+            status = ScanStatus.FAILED
+        elif problems:
+            status = ScanStatus.PARTIAL
+        else:
+            status = ScanStatus.OK
+        user_agent = ""
+        with contextlib.suppress(PlaywrightError, TimeoutError, asyncio.TimeoutError):
+            if not self._closed and not self._crashed:
+                user_agent = await asyncio.wait_for(page.evaluate("navigator.userAgent"), 2)
+        return Capture(
+            site=self.site.name,
+            journey=self.journey.name,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            status=status,
+            pages=tuple(pages),
+            problems=tuple(problems),
+            bodies=dict(recorder.bodies),
+            user_agent=str(user_agent)[:400],
+        )
+
+    async def _steps(self, page: Page, recorder: Recorder) -> None:
+        steps = self.journey.steps
+        for index, step in enumerate(steps):
+            if self.on_step:
+                self.on_step(self.journey.name, index, len(steps), describe(step))
+            if self._closed or self._crashed:
+                code = "crash" if self._crashed else "page-closed"
+                self._problem(code, f"the page {'crashed' if self._crashed else 'closed itself'}; journey stopped",
+                              recorder.current_name, index)
+                return
+            recorder.begin_step(step.page)
+            limit = step.timeout or self.site.step_timeout
+            try:
+                await asyncio.wait_for(self._do(page, step, limit), limit + 2)
+            except _StepFailed as err:
+                code = "unreachable" if index == 0 and recorder.committed_pages == 0 else err.code
+                self._problem(code, f"step {index + 1} ({describe(step)}): {err}", recorder.current_name, index)
+                if not step.optional:
+                    await self._snapshot(page, recorder)
+                    return
+            except (TimeoutError, asyncio.TimeoutError):
+                self._problem("step-timeout", f"step {index + 1} ({describe(step)}) exceeded {limit:.0f}s",
+                              recorder.current_name, index)
+                if not step.optional:
+                    await self._snapshot(page, recorder)
+                    return
+            if step.page and not recorder.navigated_in_step:
+                recorder.label_current(step.page)
+            await self._snapshot(page, recorder)
+
+    async def _snapshot(self, page: Page, recorder: Recorder) -> None:
+        if self._closed or self._crashed:
+            return
+        await recorder.snapshot_dom(timeout=min(5.0, self.site.step_timeout))
+
+    async def _do(self, page: Page, step: Step, limit: float) -> None:
+        ms = limit * 1000
+        try:
+            if step.goto is not None:
+                await page.goto(self.site.absolute(step.goto), wait_until="load", timeout=ms)
+            elif step.click is not None:
+                await page.click(step.click, timeout=ms)
+            elif step.fill is not None:
+                for selector, value in step.fill.items():
+                    await page.fill(selector, value, timeout=ms)
+            elif step.select is not None:
+                for selector, value in step.select.items():
+                    await self._select(page, selector, value, ms)
+            elif step.fill_card is not None:
+                await self._fill_card(page, step, ms)
+            elif step.submit is not None:
+                await page.locator(step.submit).first.evaluate(
+                    "el => { const f = el.form || el; f.requestSubmit ? f.requestSubmit() : f.submit(); }",
+                    timeout=ms,
+                )
+            elif step.wait_for is not None:
+                await page.wait_for_selector(step.wait_for, timeout=ms, state="attached")
+            elif step.wait is not None:
+                await asyncio.sleep(step.wait)
+            elif step.press is not None:
+                await page.keyboard.press(step.press)
+            await self._settle(page)
+        except PlaywrightTimeout as err:
+            raise _StepFailed("step-timeout", _first_line(err)) from None
+        except PlaywrightError as err:
+            message = _first_line(err)
+            code = "navigation-error" if step.goto is not None else "step-failed"
+            if any(e in message for e in UNREACHABLE_ERRORS):
+                code = "unreachable"
+            raise _StepFailed(code, message) from None
+
+    async def _settle(self, page: Page) -> None:
+        """Let the page finish what the step started (navigation, late scripts), bounded by dwell."""
+        with contextlib.suppress(PlaywrightError, PlaywrightTimeout):
+            await page.wait_for_load_state("load", timeout=self.site.step_timeout * 1000)
+        with contextlib.suppress(PlaywrightError, PlaywrightTimeout):
+            await page.wait_for_load_state("networkidle", timeout=self.site.dwell * 1000)
+
+    @staticmethod
+    async def _select(page: Page, selector: str, value: str, ms: float) -> None:
+        try:
+            await page.select_option(selector, value=value, timeout=ms)
+        except PlaywrightError:
+            await page.select_option(selector, label=value, timeout=ms)
+
+    async def _fill_card(self, page: Page, step: Step, ms: float) -> None:
+        sel = step.fill_card
+        assert sel is not None
+        card = self.card
+        await self._type(page, sel.number, card.number, ms)
+        if sel.expiry:
+            await self._type(page, sel.expiry, card.expiry, ms)
+        if sel.expiry_month and sel.expiry_year:
+            await self._select(page, sel.expiry_month, f"{card.exp_month:02d}", ms)
+            await self._select(page, sel.expiry_year, str(card.exp_year), ms)
+        if sel.cvc:
+            await self._type(page, sel.cvc, card.cvc, ms)
+        if sel.name:
+            await self._type(page, sel.name, card.holder, ms)
+
+    @staticmethod
+    async def _type(page: Page, selector: str, value: str, ms: float) -> None:
+        field = page.locator(selector).first
+        await field.click(timeout=ms)
+        await field.press_sequentially(value, delay=TYPE_DELAY_MS, timeout=ms)
+        await field.dispatch_event("change")
+        await field.evaluate("el => el.blur()", timeout=ms)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:300]
+
+
+async def run_journey(
+    browser: Browser,
+    site: Site,
+    journey: Journey,
+    card: CanaryCard,
+    on_step: StepCallback | None = None,
+) -> Capture:
+    """Run ``journey`` in a fresh context of ``browser``; the context is always closed."""
+    context = await new_scan_context(browser, site.identity)
+    try:
+        return await JourneyRunner(site, journey, card, on_step).run(context)
+    finally:
+        with contextlib.suppress(PlaywrightError, TimeoutError, asyncio.TimeoutError):
+            await asyncio.wait_for(context.close(), 15)

@@ -1,0 +1,528 @@
+"""Record what a page does through the Chrome DevTools Protocol.
+
+One :class:`Recorder` watches one Playwright page through a CDP session (site isolation is off,
+see ``browser.py``, so the session sees every frame). It splits what it sees into *documents*:
+each document the main frame shows becomes one :class:`~skimguard.models.PageCapture`, with the
+scripts that ran in it or its frames (bodies fetched with ``Debugger.getScriptSource`` while the
+document is alive), every request, the response headers, and DOM snapshots of forms, fields and
+frames taken in an isolated world that page scripts cannot tamper with.
+
+Everything here is bounded: counts, string lengths, body sizes and the time of every CDP call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+from urllib.parse import urldefrag, urlsplit
+
+from playwright.async_api import CDPSession
+from playwright.async_api import Error as PlaywrightError
+
+from skimguard.capture.fields import card_role
+from skimguard.models import (
+    FieldRecord,
+    FormRecord,
+    FrameRecord,
+    PageCapture,
+    Problem,
+    RequestRecord,
+    ScriptKind,
+    ScriptRecord,
+)
+
+DOM_JS = resources.files("skimguard.capture").joinpath("dom.js").read_text("utf-8")
+HOOK_URL_PREFIX = "skimguard:"  # our own init scripts carry //# sourceURL=skimguard:...
+
+MAX_URL = 4096
+MAX_REQUESTS_PER_PAGE = 3000
+MAX_SCRIPTS_PER_PAGE = 1500
+MAX_CHAIN = 30
+MAX_TOTAL_BODY_BYTES = 64 * 1024 * 1024
+CDP_CALL_TIMEOUT = 5.0
+
+SECURITY_RELEVANT_SCHEMES = ("http", "https", "ws", "wss")
+
+
+def _cut(value: object, limit: int = MAX_URL) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[:limit]
+
+
+def _strip_fragment(url: str) -> str:
+    return urldefrag(url)[0] if url else url
+
+
+def _stack_url(stack: dict[str, Any] | None) -> str | None:
+    """URL of the innermost script on a CDP stack trace (following async parents)."""
+    depth = 0
+    while stack and depth < 8:
+        for frame in stack.get("callFrames") or ():
+            url = frame.get("url")
+            if url and not url.startswith(HOOK_URL_PREFIX):
+                return _cut(url)
+        stack = stack.get("parent")
+        depth += 1
+    return None
+
+
+def _initiator(initiator: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    if not initiator:
+        return None, None
+    kind = initiator.get("type")
+    url = _stack_url(initiator.get("stack")) or (_cut(initiator["url"]) if initiator.get("url") else None)
+    return url, kind
+
+
+def _post_size(request: dict[str, Any]) -> int:
+    if request.get("postData") is not None:
+        return len(str(request["postData"]).encode("utf-8", "surrogatepass"))
+    total = 0
+    for entry in request.get("postDataEntries") or ():
+        b64 = entry.get("bytes") or ""
+        total += len(b64) * 3 // 4
+    return total
+
+
+@dataclass
+class _Script:
+    kind: ScriptKind
+    url: str | None
+    frame_id: str
+    frame_url: str
+    length: int
+    initiator: str | None
+    initiator_type: str | None
+    main_frame: bool
+    sha256: str | None = None
+    size: int = 0
+
+
+@dataclass
+class _Request:
+    url: str
+    method: str
+    resource_type: str
+    initiator: str | None
+    initiator_type: str | None
+    post_data_size: int
+    frame_id: str | None
+    status: int | None = None
+    failed: str | None = None
+
+
+@dataclass
+class _Doc:
+    """Accumulates one main-frame document."""
+
+    loader_id: str
+    url: str
+    name: str
+    chain: list[str] = field(default_factory=list)
+    final_url: str = ""
+    committed: bool = False
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    scripts: list[_Script] = field(default_factory=list)
+    requests: dict[str, _Request] = field(default_factory=dict)
+    forms: list[FormRecord] = field(default_factory=list)
+    frames: dict[str, FrameRecord] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    dropped_requests: int = 0
+
+
+class Recorder:
+    """Collects documents, scripts and requests of one page. Create, ``await start()``, drive the
+    page, call :meth:`snapshot_dom` after each step, then :meth:`finish`.
+    """
+
+    def __init__(self, cdp: CDPSession, *, max_script_bytes: int) -> None:
+        self._cdp = cdp
+        self._max_script_bytes = max_script_bytes
+        self._main_frame_id = ""
+        self._contexts: dict[int, tuple[str, bool]] = {}  # context id -> (frame id, is default world)
+        self._frame_urls: dict[str, str] = {}
+        self._frame_parents: dict[str, str | None] = {}
+        self._frame_names: dict[str, str] = {}
+        self._docs: dict[str, _Doc] = {}
+        self._order: list[_Doc] = []
+        self._current: _Doc | None = None
+        self._script_initiators: dict[str, tuple[str | None, str | None]] = {}
+        self._pending: set[asyncio.Task[None]] = set()
+        self._label: str | None = None
+        self._label_used = False
+        self.bodies: dict[str, bytes] = {}
+        self._body_bytes = 0
+        self.problems: list[Problem] = []
+
+    # ---------------------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        cdp = self._cdp
+        cdp.on("Page.frameNavigated", self._on_frame_navigated)
+        cdp.on("Page.frameAttached", self._on_frame_attached)
+        cdp.on("Runtime.executionContextCreated", self._on_context)
+        cdp.on("Network.requestWillBeSent", self._on_request)
+        cdp.on("Network.responseReceived", self._on_response)
+        cdp.on("Network.loadingFailed", self._on_failed)
+        cdp.on("Debugger.scriptParsed", self._on_script)
+        await cdp.send("Page.enable")
+        tree = await cdp.send("Page.getFrameTree")
+        self._main_frame_id = tree["frameTree"]["frame"]["id"]
+        await cdp.send("Runtime.enable")
+        await cdp.send("Network.enable", {"maxPostDataSize": 65536})
+        # Requests must reach the network (and our recorder), not a service worker's cache.
+        await cdp.send("Network.setBypassServiceWorker", {"bypass": True})
+        await cdp.send("Debugger.enable")
+        # A page's `debugger;` statements (an anti-analysis trick) must not pause our scan.
+        await cdp.send("Debugger.setSkipAllPauses", {"skip": True})
+
+    def begin_step(self, label: str | None) -> None:
+        """Pages that start loading from now on were led to by a step with this ``page`` label."""
+        self._label = label
+        self._label_used = False
+
+    def label_current(self, label: str) -> None:
+        """A labelled step that did not navigate names the document it acted on (SPA checkouts)."""
+        if self._current is not None and not self._label_used:
+            self._current.name = label
+
+    @property
+    def current_name(self) -> str | None:
+        return self._current.name if self._current else None
+
+    @property
+    def navigated_in_step(self) -> bool:
+        return self._label_used
+
+    # ---------------------------------------------------------------------------- CDP events
+
+    def _new_doc(self, loader_id: str, url: str) -> _Doc:
+        if self._label and not self._label_used:
+            name = self._label
+        else:
+            name = urlsplit(url).path or "/" if url.startswith(("http:", "https:")) else url[:80]
+        self._label_used = True
+        doc = _Doc(loader_id=loader_id, url=url, name=name, chain=[url])
+        self._docs[loader_id] = doc
+        self._order.append(doc)
+        return doc
+
+    def _on_request(self, ev: dict[str, Any]) -> None:
+        try:
+            request = ev["request"]
+            url = _cut(request.get("url"))
+            rtype = str(ev.get("type") or "Other")
+            frame_id = ev.get("frameId")
+            if rtype == "Document" and frame_id == self._main_frame_id:
+                loader = ev.get("loaderId") or ev["requestId"]
+                doc = self._docs.get(loader)
+                if doc is None:
+                    doc = self._new_doc(loader, url)
+                elif ev.get("redirectResponse") and len(doc.chain) < MAX_CHAIN:
+                    doc.chain.append(url)
+            else:
+                doc = self._docs.get(ev.get("loaderId") or "") if frame_id == self._main_frame_id else None
+                doc = doc or self._current
+            if doc is None:
+                return
+            initiator, itype = _initiator(ev.get("initiator"))
+            if rtype == "Script":
+                self._script_initiators.setdefault(_strip_fragment(url), (initiator, itype))
+            rid = ev["requestId"]
+            if ev.get("redirectResponse") is not None and rid in doc.requests:
+                doc.requests[rid].status = int(ev["redirectResponse"].get("status") or 0) or None
+                rid = f"{rid}#{len(doc.requests)}"
+            if len(doc.requests) >= MAX_REQUESTS_PER_PAGE:
+                doc.dropped_requests += 1
+                return
+            doc.requests[rid] = _Request(
+                url=url,
+                method=_cut(request.get("method") or "GET", 16),
+                resource_type=rtype.lower(),
+                initiator=initiator,
+                initiator_type=itype,
+                post_data_size=_post_size(request),
+                frame_id=frame_id,
+            )
+        except (KeyError, TypeError, ValueError):
+            return  # a malformed event must not stop recording
+
+    def _find_request(self, request_id: str) -> tuple[_Doc, _Request] | None:
+        for doc in reversed(self._order):
+            req = doc.requests.get(request_id)
+            if req is not None:
+                return doc, req
+        return None
+
+    def _on_response(self, ev: dict[str, Any]) -> None:
+        response = ev.get("response") or {}
+        found = self._find_request(ev.get("requestId", ""))
+        if found is None:
+            return
+        doc, req = found
+        req.status = int(response.get("status") or 0) or None
+        if ev.get("type") == "Document" and ev.get("frameId") == self._main_frame_id:
+            doc.status = req.status
+            headers = response.get("headers") or {}
+            doc.headers = {
+                _cut(k, 200).lower(): _cut(v, 16384) for k, v in list(headers.items())[:200]
+            }
+
+    def _on_failed(self, ev: dict[str, Any]) -> None:
+        found = self._find_request(ev.get("requestId", ""))
+        if found is None:
+            return
+        doc, req = found
+        req.failed = _cut(ev.get("errorText") or "failed", 200)
+        if ev.get("type") == "Document" and req.frame_id == self._main_frame_id and not ev.get("canceled"):
+            doc.problems.append(f"navigation failed: {req.failed}")
+
+    def _on_frame_attached(self, ev: dict[str, Any]) -> None:
+        self._frame_parents[ev.get("frameId", "")] = ev.get("parentFrameId")
+
+    def _on_frame_navigated(self, ev: dict[str, Any]) -> None:
+        frame = ev.get("frame") or {}
+        fid = frame.get("id", "")
+        url = _cut(frame.get("url", ""))
+        self._frame_urls[fid] = url
+        self._frame_parents.setdefault(fid, frame.get("parentId"))
+        if frame.get("name"):
+            self._frame_names[fid] = _cut(frame["name"], 200)
+        if frame.get("parentId") or fid != self._main_frame_id:
+            return
+        loader = frame.get("loaderId", "")
+        doc = self._docs.get(loader) or self._new_doc(loader, url)
+        doc.final_url = url
+        doc.committed = not url.startswith("chrome-error:")
+        self._current = doc
+
+    def _on_context(self, ev: dict[str, Any]) -> None:
+        ctx = ev.get("context") or {}
+        aux = ctx.get("auxData") or {}
+        self._contexts[int(ctx.get("id", -1))] = (str(aux.get("frameId", "")), bool(aux.get("isDefault")))
+
+    def _on_script(self, ev: dict[str, Any]) -> None:
+        frame_id, is_default = self._contexts.get(int(ev.get("executionContextId", -1)), ("", False))
+        url = str(ev.get("url") or "")
+        if not is_default or url.startswith(("__playwright", HOOK_URL_PREFIX, "pptr:")):
+            return
+        doc = self._current
+        if doc is None or len(doc.scripts) >= MAX_SCRIPTS_PER_PAGE:
+            return
+        frame_url = self._frame_urls.get(frame_id, "")
+        main = frame_id == self._main_frame_id
+        if not url or ev.get("hasSourceURL"):
+            kind = ScriptKind.DYNAMIC
+            initiator, itype = _stack_url(ev.get("stackTrace")) or _strip_fragment(frame_url), "script"
+            url_out: str | None = None
+        elif _strip_fragment(url) == _strip_fragment(frame_url):
+            kind, url_out = ScriptKind.INLINE, None
+            initiator, itype = _strip_fragment(frame_url), "parser"
+        else:
+            kind, url_out = ScriptKind.EXTERNAL, _cut(url)
+            initiator, itype = self._script_initiators.get(_strip_fragment(url), (None, None))
+        length = int(ev.get("length") or 0)
+        script = _Script(kind, url_out, frame_id, frame_url, length, initiator, itype, main, size=length)
+        doc.scripts.append(script)
+        if length > self._max_script_bytes:
+            self.problems.append(
+                Problem("script-too-large", f"script of {length} bytes not read: {url or 'inline'}"[:400],
+                        page=doc.name)
+            )
+            return
+        task = asyncio.get_running_loop().create_task(self._fetch_body(ev["scriptId"], script))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _fetch_body(self, script_id: str, script: _Script) -> None:
+        try:
+            reply = await asyncio.wait_for(
+                self._cdp.send("Debugger.getScriptSource", {"scriptId": script_id}), CDP_CALL_TIMEOUT * 4
+            )
+        except (PlaywrightError, TimeoutError, asyncio.TimeoutError):
+            return
+        source = reply.get("scriptSource")
+        if source is None:
+            return
+        body = source.encode("utf-8", "surrogatepass")
+        script.size = len(body)
+        script.sha256 = hashlib.sha256(body).hexdigest()
+        if script.sha256 not in self.bodies and self._body_bytes + len(body) <= MAX_TOTAL_BODY_BYTES:
+            self.bodies[script.sha256] = body
+            self._body_bytes += len(body)
+
+    # ---------------------------------------------------------------------------- DOM snapshots
+
+    async def snapshot_dom(self, timeout: float) -> None:
+        """Forms, fields and iframes of every frame, read in an isolated world."""
+        doc = self._current
+        if doc is None or not doc.committed:
+            return
+        try:
+            tree = await asyncio.wait_for(self._cdp.send("Page.getFrameTree"), timeout)
+        except (PlaywrightError, TimeoutError, asyncio.TimeoutError):
+            doc.problems.append("frame tree not readable")
+            return
+        frames: list[tuple[dict[str, Any], str | None]] = []
+        stack: list[tuple[dict[str, Any], str | None]] = [(tree["frameTree"], None)]
+        while stack and len(frames) < 100:
+            node, parent_url = stack.pop()
+            frames.append((node["frame"], parent_url))
+            stack.extend((child, node["frame"].get("url")) for child in node.get("childFrames") or ())
+        forms: list[FormRecord] = []
+        frame_records: dict[str, FrameRecord] = {}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for frame, parent_url in frames:
+            frame_url = _cut(frame.get("url", ""))
+            if parent_url is not None:
+                frame_records[frame_url] = FrameRecord(
+                    url=frame_url, name=_cut(frame.get("name", ""), 200), parent_url=_cut(parent_url)
+                )
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                doc.problems.append("DOM snapshot ran out of time")
+                break
+            data = await self._evaluate_in_frame(frame["id"], remaining)
+            if data is not None:
+                forms.extend(_forms_from_dom(data, frame_url))
+        doc.forms = forms
+        doc.frames.update(frame_records)
+
+    async def _evaluate_in_frame(self, frame_id: str, timeout: float) -> dict[str, Any] | None:
+        try:
+            world = await asyncio.wait_for(
+                self._cdp.send(
+                    "Page.createIsolatedWorld",
+                    {"frameId": frame_id, "worldName": "skimguard-dom", "grantUniveralAccess": False},
+                ),
+                timeout,
+            )
+            reply = await asyncio.wait_for(
+                self._cdp.send(
+                    "Runtime.evaluate",
+                    {
+                        "expression": DOM_JS,
+                        "contextId": world["executionContextId"],
+                        "returnByValue": True,
+                        "timeout": int(timeout * 1000),
+                    },
+                ),
+                timeout,
+            )
+        except (PlaywrightError, TimeoutError, asyncio.TimeoutError, KeyError):
+            return None
+        result = reply.get("result", {}).get("value")
+        return result if isinstance(result, dict) else None
+
+    # ---------------------------------------------------------------------------- results
+
+    async def settle(self, timeout: float) -> None:
+        """Wait (bounded) for script bodies still being fetched."""
+        if self._pending:
+            await asyncio.wait(set(self._pending), timeout=timeout)
+
+    def pages(self) -> list[PageCapture]:
+        return [self._page(doc) for doc in self._order]
+
+    def _page(self, doc: _Doc) -> PageCapture:
+        seen: set[tuple[object, ...]] = set()
+        scripts: list[ScriptRecord] = []
+        for s in doc.scripts:
+            record = ScriptRecord(
+                kind=s.kind,
+                url=s.url,
+                sha256=s.sha256,
+                size=s.size,
+                frame_url=_strip_fragment(s.frame_url),
+                initiator=s.initiator,
+                initiator_type=s.initiator_type,
+                main_frame=s.main_frame,
+            )
+            ident = (record.kind, record.url, record.sha256, record.frame_url)
+            if ident not in seen:
+                seen.add(ident)
+                scripts.append(record)
+        requests = tuple(
+            RequestRecord(
+                url=r.url,
+                method=r.method,
+                resource_type=r.resource_type,
+                initiator=r.initiator,
+                post_data_size=r.post_data_size,
+                status=r.status,
+                frame_url=_strip_fragment(self._frame_urls.get(r.frame_id or "", "")) or None,
+                failed=r.failed,
+            )
+            for r in doc.requests.values()
+        )
+        problems = list(doc.problems)
+        if doc.dropped_requests:
+            problems.append(f"{doc.dropped_requests} requests over the limit not recorded")
+        if not doc.committed:
+            problems.append("the page never loaded")
+        return PageCapture(
+            name=doc.name,
+            url=doc.url,
+            final_url=doc.final_url or (doc.chain[-1] if doc.chain else doc.url),
+            redirect_chain=tuple(doc.chain),
+            status=doc.status,
+            headers=dict(doc.headers),
+            scripts=tuple(scripts),
+            requests=requests,
+            forms=tuple(doc.forms),
+            frames=tuple(doc.frames.values()),
+            problems=tuple(problems),
+        )
+
+    @property
+    def committed_pages(self) -> int:
+        return sum(1 for d in self._order if d.committed)
+
+
+def _field(raw: dict[str, Any]) -> FieldRecord:
+    attrs = {k: _cut(raw.get(k, ""), 300) for k in ("type", "name", "id", "autocomplete", "label", "placeholder")}
+    return FieldRecord(
+        tag=_cut(raw.get("tag", "input"), 20),
+        type=attrs["type"],
+        name=attrs["name"],
+        id=attrs["id"],
+        autocomplete=attrs["autocomplete"],
+        label=attrs["label"] or attrs["placeholder"],
+        card_role=card_role(**attrs),
+        visible=bool(raw.get("visible", True)),
+    )
+
+
+def _forms_from_dom(data: dict[str, Any], frame_url: str) -> list[FormRecord]:
+    forms = []
+    for raw in (data.get("forms") or [])[:200]:
+        if not isinstance(raw, dict):
+            continue
+        forms.append(
+            FormRecord(
+                action=_cut(raw.get("action", "")),
+                method=_cut(raw.get("method", "GET"), 16).upper(),
+                frame_url=_strip_fragment(frame_url),
+                id=_cut(raw.get("id", ""), 200),
+                name=_cut(raw.get("name", ""), 200),
+                fields=tuple(_field(f) for f in (raw.get("fields") or [])[:400] if isinstance(f, dict)),
+                visible=bool(raw.get("visible", True)),
+            )
+        )
+    loose = [f for f in (data.get("loose") or [])[:400] if isinstance(f, dict)]
+    if loose:
+        forms.append(
+            FormRecord(
+                action="",
+                method="",
+                frame_url=_strip_fragment(frame_url),
+                id="(fields outside forms)",
+                fields=tuple(_field(f) for f in loose),
+            )
+        )
+    return forms
