@@ -283,7 +283,7 @@ class Finding:
     @property
     def fingerprint(self) -> str:
         raw = "\x1f".join((self.rule_id, self.site, self.page or "", self.subject))
-        return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+        return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
     @property
     def content_hash(self) -> str:
@@ -294,7 +294,7 @@ class Finding:
             default=str,
             ensure_ascii=False,
         )
-        return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:32]
+        return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
