@@ -91,12 +91,14 @@ def shopper_user_agent(browser_version: str, *, mobile: bool = False) -> str:
     )
 
 
-async def new_scan_context(browser: Browser, identity: Identity) -> BrowserContext:
-    """A fresh context (no cookies, no storage) per scan: every scan is a first-time shopper."""
+async def new_scan_context(browser: Browser, identity: Identity) -> tuple[BrowserContext, str]:
+    """A fresh context (no cookies, no storage) per scan: every scan is a first-time shopper.
+
+    Returns the context and the user agent it presents."""
     user_agent = identity.user_agent or shopper_user_agent(browser.version)
     lang = identity.locale
     accept = f"{lang},{lang.split('-')[0]};q=0.9" + (",en;q=0.8" if not lang.startswith("en") else "")
-    return await browser.new_context(
+    context = await browser.new_context(
         user_agent=user_agent,
         locale=identity.locale,
         timezone_id=identity.timezone,
@@ -105,3 +107,4 @@ async def new_scan_context(browser: Browser, identity: Identity) -> BrowserConte
         java_script_enabled=True,
         ignore_https_errors=False,
     )
+    return context, user_agent

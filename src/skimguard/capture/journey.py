@@ -39,6 +39,7 @@ UNREACHABLE_ERRORS = (
 MAX_DIALOGS = 20
 MAX_POPUPS = 10
 TYPE_DELAY_MS = 15
+NAVIGATION_GRACE = 5.0  # seconds a labelled step waits for its navigation to start
 
 
 def describe(step: Step) -> str:
@@ -60,8 +61,11 @@ class _StepFailed(Exception):
 class JourneyRunner:
     """One run of one journey. Use :func:`run_journey`."""
 
-    def __init__(self, site: Site, journey: Journey, card: CanaryCard, on_step: StepCallback | None) -> None:
+    def __init__(
+        self, site: Site, journey: Journey, card: CanaryCard, on_step: StepCallback | None, user_agent: str
+    ) -> None:
         self.site = site
+        self.user_agent = user_agent
         self.journey = journey
         self.card = card
         self.on_step = on_step
@@ -135,10 +139,6 @@ class JourneyRunner:
             status = ScanStatus.PARTIAL
         else:
             status = ScanStatus.OK
-        user_agent = ""
-        with contextlib.suppress(PlaywrightError, TimeoutError, asyncio.TimeoutError):
-            if not self._closed and not self._crashed:
-                user_agent = await asyncio.wait_for(page.evaluate("navigator.userAgent"), 2)
         return Capture(
             site=self.site.name,
             journey=self.journey.name,
@@ -148,7 +148,7 @@ class JourneyRunner:
             pages=tuple(pages),
             problems=tuple(problems),
             bodies=dict(recorder.bodies),
-            user_agent=str(user_agent)[:400],
+            user_agent=self.user_agent,
         )
 
     async def _steps(self, page: Page, recorder: Recorder) -> None:
@@ -164,7 +164,7 @@ class JourneyRunner:
             recorder.begin_step(step.page)
             limit = step.timeout or self.site.step_timeout
             try:
-                await asyncio.wait_for(self._do(page, step, limit), limit + 2)
+                await asyncio.wait_for(self._do(page, recorder, step, limit), limit + NAVIGATION_GRACE + 2)
             except _StepFailed as err:
                 code = "unreachable" if index == 0 and recorder.committed_pages == 0 else err.code
                 self._problem(code, f"step {index + 1} ({describe(step)}): {err}", recorder.current_name, index)
@@ -186,7 +186,7 @@ class JourneyRunner:
             return
         await recorder.snapshot_dom(timeout=min(5.0, self.site.step_timeout))
 
-    async def _do(self, page: Page, step: Step, limit: float) -> None:
+    async def _do(self, page: Page, recorder: Recorder, step: Step, limit: float) -> None:
         ms = limit * 1000
         try:
             if step.goto is not None:
@@ -202,16 +202,15 @@ class JourneyRunner:
             elif step.fill_card is not None:
                 await self._fill_card(page, step, ms)
             elif step.submit is not None:
-                await page.locator(step.submit).first.evaluate(
-                    "el => { const f = el.form || el; f.requestSubmit ? f.requestSubmit() : f.submit(); }",
-                    timeout=ms,
-                )
+                await self._submit(page, step.submit, ms)
             elif step.wait_for is not None:
-                await page.wait_for_selector(step.wait_for, timeout=ms, state="attached")
+                await page.locator(step.wait_for).first.wait_for(state="attached", timeout=ms)
             elif step.wait is not None:
                 await asyncio.sleep(step.wait)
             elif step.press is not None:
                 await page.keyboard.press(step.press)
+            if step.page and step.goto is None:
+                await self._await_navigation(recorder, min(limit, NAVIGATION_GRACE))
             await self._settle(page)
         except PlaywrightTimeout as err:
             raise _StepFailed("step-timeout", _first_line(err)) from None
@@ -221,6 +220,22 @@ class JourneyRunner:
             if any(e in message for e in UNREACHABLE_ERRORS):
                 code = "unreachable"
             raise _StepFailed(code, message) from None
+
+    @staticmethod
+    async def _await_navigation(recorder: Recorder, timeout: float) -> None:
+        """A step with ``page:`` leads somewhere: give a late navigation (a pay button that first
+        fetches a token, then submits) a bounded chance to start, so the page gets its name."""
+        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+            await asyncio.wait_for(recorder.navigation_started.wait(), timeout)
+
+    @staticmethod
+    async def _submit(page: Page, selector: str, ms: float) -> None:
+        """Implicit submission, as a shopper does it: Enter in the form's first field."""
+        target = page.locator(selector).first
+        inner = target.locator("input:not([type=hidden]):not([type=checkbox]):not([type=radio]), textarea")
+        if await inner.count() > 0:
+            target = inner.first
+        await target.press("Enter", timeout=ms)
 
     async def _settle(self, page: Page) -> None:
         """Let the page finish what the step started (navigation, late scripts), bounded by dwell."""
@@ -256,8 +271,7 @@ class JourneyRunner:
         field = page.locator(selector).first
         await field.click(timeout=ms)
         await field.press_sequentially(value, delay=TYPE_DELAY_MS, timeout=ms)
-        await field.dispatch_event("change")
-        await field.evaluate("el => el.blur()", timeout=ms)
+        await field.blur(timeout=ms)
 
 
 def _first_line(err: BaseException) -> str:
@@ -273,9 +287,9 @@ async def run_journey(
     on_step: StepCallback | None = None,
 ) -> Capture:
     """Run ``journey`` in a fresh context of ``browser``; the context is always closed."""
-    context = await new_scan_context(browser, site.identity)
+    context, user_agent = await new_scan_context(browser, site.identity)
     try:
-        return await JourneyRunner(site, journey, card, on_step).run(context)
+        return await JourneyRunner(site, journey, card, on_step, user_agent).run(context)
     finally:
         with contextlib.suppress(PlaywrightError, TimeoutError, asyncio.TimeoutError):
             await asyncio.wait_for(context.close(), 15)

@@ -154,6 +154,7 @@ class Recorder:
         self._pending: set[asyncio.Task[None]] = set()
         self._label: str | None = None
         self._label_used = False
+        self.navigation_started = asyncio.Event()
         self.bodies: dict[str, bytes] = {}
         self._body_bytes = 0
         self.problems: list[Problem] = []
@@ -184,6 +185,7 @@ class Recorder:
         """Pages that start loading from now on were led to by a step with this ``page`` label."""
         self._label = label
         self._label_used = False
+        self.navigation_started = asyncio.Event()
 
     def label_current(self, label: str) -> None:
         """A labelled step that did not navigate names the document it acted on (SPA checkouts)."""
@@ -206,6 +208,7 @@ class Recorder:
         else:
             name = urlsplit(url).path or "/" if url.startswith(("http:", "https:")) else url[:80]
         self._label_used = True
+        self.navigation_started.set()
         doc = _Doc(loader_id=loader_id, url=url, name=name, chain=[url])
         self._docs[loader_id] = doc
         self._order.append(doc)

@@ -35,13 +35,13 @@ def demo_site_config(shop: DemoShop) -> dict[str, Any]:
         {"click": "#to-payment", "page": "payment"},
         {"fill_card": dict(CARD_SELECTORS)},
         {"click": "#pay", "page": "complete"},
-        {"wait_for": "#thanks"},
+        {"wait_for": "#thanks", "timeout": "6s"},
     ]
     registration: list[dict[str, Any]] = [
         {"goto": "/member/register", "page": "register"},
         {"fill": dict(REGISTRATION)},
         {"click": "#register", "page": "welcome"},
-        {"wait_for": "#welcome"},
+        {"wait_for": "#welcome", "timeout": "6s"},
     ]
     return {
         "name": "demo-shop",
