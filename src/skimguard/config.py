@@ -260,7 +260,7 @@ Sink = Annotated[ConsoleSink | WebhookSink | EmailSink, Field(discriminator="typ
 
 class Alerts(_Strict):
     min_severity: Severity = Severity.HIGH
-    sinks: list[Sink] = Field(default_factory=lambda: [ConsoleSink(type="console")])
+    sinks: list[Sink] = Field(default_factory=lambda: list[Sink]([ConsoleSink(type="console")]))
 
     @field_validator("min_severity", mode="before")
     @classmethod
@@ -310,9 +310,11 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("function-after[_one_action()]",) or part.startswith(("function-", "tagged-")):
-            continue
-        elif part in ("console", "webhook", "email"):
+        elif (
+            part in ("function-after[_one_action()]",)
+            or part.startswith(("function-", "tagged-"))
+            or part in ("console", "webhook", "email")
+        ):
             continue
         else:
             out += f".{part}" if out else part

@@ -51,7 +51,7 @@ class Confidence(enum.IntEnum):
         return self.name.lower()
 
 
-class Category(str, enum.Enum):
+class Category(enum.StrEnum):
     INVENTORY = "inventory"
     HEADER = "header"
     FLOW = "flow"
@@ -62,7 +62,7 @@ class Category(str, enum.Enum):
     HEALTH = "health"
 
 
-class ScriptKind(str, enum.Enum):
+class ScriptKind(enum.StrEnum):
     """How a script came to run."""
 
     EXTERNAL = "external"  # <script src> in the HTML, or a src script inserted later
@@ -70,7 +70,7 @@ class ScriptKind(str, enum.Enum):
     DYNAMIC = "dynamic"  # code without a URL created at run time (inserted text, eval, Function)
 
 
-class ScanStatus(str, enum.Enum):
+class ScanStatus(enum.StrEnum):
     OK = "ok"
     PARTIAL = "partial"
     FAILED = "failed"
@@ -322,13 +322,13 @@ class ScanResult:
 # --------------------------------------------------------------------------------------------
 
 
-class MatchType(str, enum.Enum):
+class MatchType(enum.StrEnum):
     HASH = "hash"  # exactly these bytes (sha256), wherever they are served from
     URL = "url"  # this script URL key (scheme://host/path)
     PATTERN = "pattern"  # an fnmatch pattern over the URL key, e.g. https://cdn.vendor.test/v2/*
 
 
-class ChangeRule(str, enum.Enum):
+class ChangeRule(enum.StrEnum):
     """What a URL/pattern approval says about new bytes at an approved URL."""
 
     PIN = "pin"  # only the hash seen when approving; new bytes are unauthorized

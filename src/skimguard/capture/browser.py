@@ -85,10 +85,7 @@ def shopper_user_agent(browser_version: str, *, mobile: bool = False) -> str:
             "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
             f"Chrome/{major}.0.0.0 Mobile Safari/537.36"
         )
-    return (
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        f"Chrome/{major}.0.0.0 Safari/537.36"
-    )
+    return f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{major}.0.0.0 Safari/537.36"
 
 
 async def new_scan_context(browser: Browser, identity: Identity) -> tuple[BrowserContext, str]:

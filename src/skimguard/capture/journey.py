@@ -128,8 +128,11 @@ class JourneyRunner:
         await recorder.start()
         try:
             await asyncio.wait_for(self._steps(page, recorder), self.site.journey_timeout)
-        except (TimeoutError, asyncio.TimeoutError):
-            self._problem("journey-timeout", f"journey {self.journey.name} hit its {self.site.journey_timeout:.0f}s limit")
+        except TimeoutError:
+            self._problem(
+                "journey-timeout",
+                f"journey {self.journey.name} hit its {self.site.journey_timeout:.0f}s limit",
+            )
         await recorder.settle(timeout=5.0)
         pages = recorder.pages()
         problems = self.problems + recorder.problems
@@ -158,8 +161,12 @@ class JourneyRunner:
                 self.on_step(self.journey.name, index, len(steps), describe(step))
             if self._closed or self._crashed:
                 code = "crash" if self._crashed else "page-closed"
-                self._problem(code, f"the page {'crashed' if self._crashed else 'closed itself'}; journey stopped",
-                              recorder.current_name, index)
+                self._problem(
+                    code,
+                    f"the page {'crashed' if self._crashed else 'closed itself'}; journey stopped",
+                    recorder.current_name,
+                    index,
+                )
                 return
             recorder.begin_step(step.page)
             limit = step.timeout or self.site.step_timeout
@@ -171,9 +178,13 @@ class JourneyRunner:
                 if not step.optional:
                     await self._snapshot(page, recorder)
                     return
-            except (TimeoutError, asyncio.TimeoutError):
-                self._problem("step-timeout", f"step {index + 1} ({describe(step)}) exceeded {limit:.0f}s",
-                              recorder.current_name, index)
+            except TimeoutError:
+                self._problem(
+                    "step-timeout",
+                    f"step {index + 1} ({describe(step)}) exceeded {limit:.0f}s",
+                    recorder.current_name,
+                    index,
+                )
                 if not step.optional:
                     await self._snapshot(page, recorder)
                     return

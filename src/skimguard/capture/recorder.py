@@ -109,7 +109,7 @@ class _Request:
     initiator: str | None
     initiator_type: str | None
     post_data_size: int
-    frame_id: str | None
+    frame_url: str | None
     status: int | None = None
     failed: str | None = None
 
@@ -128,7 +128,7 @@ class _Doc:
     headers: dict[str, str] = field(default_factory=dict)
     scripts: list[_Script] = field(default_factory=list)
     requests: dict[str, _Request] = field(default_factory=dict)
-    forms: list[FormRecord] = field(default_factory=list)
+    forms: dict[tuple[str, str], FormRecord] = field(default_factory=dict)
     frames: dict[str, FrameRecord] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     dropped_requests: int = 0
@@ -233,8 +233,8 @@ class Recorder:
             if doc is None:
                 return
             initiator, itype = _initiator(ev.get("initiator"))
-            if rtype == "Script":
-                self._script_initiators.setdefault(_strip_fragment(url), (initiator, itype))
+            if rtype == "Script":  # the latest request for a script URL is the one about to run
+                self._script_initiators[_strip_fragment(url)] = (initiator, itype)
             rid = ev["requestId"]
             if ev.get("redirectResponse") is not None and rid in doc.requests:
                 doc.requests[rid].status = int(ev["redirectResponse"].get("status") or 0) or None
@@ -249,7 +249,9 @@ class Recorder:
                 initiator=initiator,
                 initiator_type=itype,
                 post_data_size=_post_size(request),
-                frame_id=frame_id,
+                # A document request loads into its frame: the frame's URL becomes the request's.
+                frame_url=_strip_fragment(url if rtype == "Document" else self._frame_urls.get(frame_id or "", ""))
+                or None,
             )
         except (KeyError, TypeError, ValueError):
             return  # a malformed event must not stop recording
@@ -271,9 +273,7 @@ class Recorder:
         if ev.get("type") == "Document" and ev.get("frameId") == self._main_frame_id:
             doc.status = req.status
             headers = response.get("headers") or {}
-            doc.headers = {
-                _cut(k, 200).lower(): _cut(v, 16384) for k, v in list(headers.items())[:200]
-            }
+            doc.headers = {_cut(k, 200).lower(): _cut(v, 16384) for k, v in list(headers.items())[:200]}
 
     def _on_failed(self, ev: dict[str, Any]) -> None:
         found = self._find_request(ev.get("requestId", ""))
@@ -281,7 +281,7 @@ class Recorder:
             return
         doc, req = found
         req.failed = _cut(ev.get("errorText") or "failed", 200)
-        if ev.get("type") == "Document" and req.frame_id == self._main_frame_id and not ev.get("canceled"):
+        if ev.get("type") == "Document" and req.url in doc.chain and not ev.get("canceled"):
             doc.problems.append(f"navigation failed: {req.failed}")
 
     def _on_frame_attached(self, ev: dict[str, Any]) -> None:
@@ -318,6 +318,8 @@ class Recorder:
             return
         frame_url = self._frame_urls.get(frame_id, "")
         main = frame_id == self._main_frame_id
+        initiator: str | None
+        itype: str | None
         if not url or ev.get("hasSourceURL"):
             kind = ScriptKind.DYNAMIC
             initiator, itype = _stack_url(ev.get("stackTrace")) or _strip_fragment(frame_url), "script"
@@ -333,8 +335,11 @@ class Recorder:
         doc.scripts.append(script)
         if length > self._max_script_bytes:
             self.problems.append(
-                Problem("script-too-large", f"script of {length} bytes not read: {url or 'inline'}"[:400],
-                        page=doc.name)
+                Problem(
+                    "script-too-large",
+                    f"script of {length} bytes not read: {url or 'inline'}"[:400],
+                    page=doc.name,
+                )
             )
             return
         task = asyncio.get_running_loop().create_task(self._fetch_body(ev["scriptId"], script))
@@ -346,7 +351,7 @@ class Recorder:
             reply = await asyncio.wait_for(
                 self._cdp.send("Debugger.getScriptSource", {"scriptId": script_id}), CDP_CALL_TIMEOUT * 4
             )
-        except (PlaywrightError, TimeoutError, asyncio.TimeoutError):
+        except (PlaywrightError, TimeoutError):
             return
         source = reply.get("scriptSource")
         if source is None:
@@ -367,7 +372,7 @@ class Recorder:
             return
         try:
             tree = await asyncio.wait_for(self._cdp.send("Page.getFrameTree"), timeout)
-        except (PlaywrightError, TimeoutError, asyncio.TimeoutError):
+        except (PlaywrightError, TimeoutError):
             doc.problems.append("frame tree not readable")
             return
         frames: list[tuple[dict[str, Any], str | None]] = []
@@ -391,9 +396,16 @@ class Recorder:
                 doc.problems.append("DOM snapshot ran out of time")
                 break
             data = await self._evaluate_in_frame(frame["id"], remaining)
-            if data is not None:
-                forms.extend(_forms_from_dom(data, frame_url))
-        doc.forms = forms
+            if data is None:
+                continue
+            if parent_url is None and _strip_fragment(str(data.get("url", ""))) != _strip_fragment(doc.final_url):
+                return  # the page navigated while we looked: this DOM is not the document's
+            forms.extend(_forms_from_dom(data, frame_url))
+        if self._current is not doc:
+            return
+        # Every form the document showed during its life, the latest version of each.
+        for form in forms:
+            doc.forms[(form.frame_url, form.ident)] = form
         doc.frames.update(frame_records)
 
     async def _evaluate_in_frame(self, frame_id: str, timeout: float) -> dict[str, Any] | None:
@@ -417,7 +429,7 @@ class Recorder:
                 ),
                 timeout,
             )
-        except (PlaywrightError, TimeoutError, asyncio.TimeoutError, KeyError):
+        except (PlaywrightError, TimeoutError, KeyError):
             return None
         result = reply.get("result", {}).get("value")
         return result if isinstance(result, dict) else None
@@ -458,7 +470,7 @@ class Recorder:
                 initiator=r.initiator,
                 post_data_size=r.post_data_size,
                 status=r.status,
-                frame_url=_strip_fragment(self._frame_urls.get(r.frame_id or "", "")) or None,
+                frame_url=r.frame_url,
                 failed=r.failed,
             )
             for r in doc.requests.values()
@@ -477,7 +489,7 @@ class Recorder:
             headers=dict(doc.headers),
             scripts=tuple(scripts),
             requests=requests,
-            forms=tuple(doc.forms),
+            forms=tuple(doc.forms.values()),
             frames=tuple(doc.frames.values()),
             problems=tuple(problems),
         )
