@@ -7,6 +7,7 @@ The file is parsed with PyYAML's safe loader and validated with pydantic. Any pr
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,6 +46,8 @@ def parse_duration(value: object) -> float:
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
     else:
         raise ValueError(f"expected a duration such as 15s, 2m or 1h, got {value!r}")
+    if not math.isfinite(seconds):
+        raise ValueError("a duration must be a finite number")
     if seconds <= 0:
         raise ValueError("a duration must be greater than zero")
     return seconds
@@ -188,13 +191,14 @@ class Site(_Strict):
                 raise ValueError(f"address for {name!r} must be an IP or host, got {address!r}")
         return {k.lower(): v for k, v in hosts.items()}
 
-    @model_validator(mode="after")
-    def _unique_journeys(self) -> Site:
-        names = [j.name for j in self.journeys]
+    @field_validator("journeys")
+    @classmethod
+    def _unique_journeys(cls, journeys: list[Journey]) -> list[Journey]:
+        names = [j.name for j in journeys]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"journey names must be unique: {', '.join(dupes)}")
-        return self
+        return journeys
 
     @property
     def host(self) -> str:
@@ -236,8 +240,9 @@ class WebhookSink(_Strict):
     @field_validator("url")
     @classmethod
     def _http(cls, value: str) -> str:
-        if urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError("must be an http(s) URL")
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL with a host, got {value!r}")
         return value
 
 
@@ -282,13 +287,14 @@ class Config(_Strict):
     alerts: Alerts = Field(default_factory=Alerts)
     path: Path | None = Field(default=None, exclude=True)
 
-    @model_validator(mode="after")
-    def _unique_sites(self) -> Config:
-        names = [s.name for s in self.sites]
+    @field_validator("sites")
+    @classmethod
+    def _unique_sites(cls, sites: list[Site]) -> list[Site]:
+        names = [s.name for s in sites]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"site names must be unique: {', '.join(dupes)}")
-        return self
+        return sites
 
     def site(self, name: str) -> Site:
         for s in self.sites:
@@ -344,7 +350,10 @@ def load_config(path: Path | str) -> Config:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file (create one with `skimguard init`)") from None
+        raise ConfigError(
+            f"{path}: no such file (create one with `skimguard init`)",
+            hint="run `skimguard init` here, or point --config / SKIMGUARD_CONFIG at your file",
+        ) from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
     if len(raw) > MAX_CONFIG_BYTES:

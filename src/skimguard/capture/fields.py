@@ -26,7 +26,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "cvc",
         re.compile(
-            r"\b(cvc|cvv|cvn|csc|cid|cvc2|cvv2)\b|cvc|cvv|security[\s_-]?code|card[\s_-]?code|"
+            r"\b(cvc|cvv|cvn|csc|cid|cvc2|cvv2)\b|cvc|cvv|(cc|card)[\s_-]?cid|security[\s_-]?code|card[\s_-]?code|"
             r"verification[\s_-]?(code|value)|セキュリティ\s*コード|セキュリティー\s*コード|"
             r"確認番号|カード確認",
             re.I,
@@ -35,7 +35,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "expiry_month",
         re.compile(
-            r"(exp|expiry|expiration|valid)[\s_.\-\[]*(date)?[\s_.\-\[]*(month|mon|mm)\b|"
+            r"(exp|expiry|expiration|valid)[\s_.\-\[]*(date)?[\s_.\-\[]*(month|mon|mm)\b(?!\s*/)|"
             r"\b(cc|card)[\s_-]?(month|mm)\b|有効期限.{0,4}月|月.{0,4}有効期限",
             re.I,
         ),
@@ -60,18 +60,26 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "holder",
         re.compile(
             r"card[\s_-]?holder|holder[\s_-]?name|name[\s_-]?on[\s_-]?(the[\s_-]?)?card|"
-            r"card[\s_-]?name|cc[\s_-]?name|カード\s*名義|名義\s*人|名義",
+            r"card[\s_-]?name|cc[\s_-]?name|(cc|card)[\s_-]?owner|カード\s*名義|(?<!口座)(?<!振込)名義",
             re.I,
         ),
     ),
     (
         "number",
         re.compile(
-            r"card[\s_-]?(number|num|no\b|nr)|cc[\s_-]?(number|num|no\b)|\bccnum|cardnumber|"
+            r"card[\s_-]?(number|num|no(?![a-z])|nr)|cc[\s_-]?(number|num|no(?![a-z]))|\bccnum|cardnumber|"
             r"credit[\s_-]?card|\bpan\b|card[\s_.\-\[]*number|カード\s*番号|クレジット\s*カード",
             re.I,
         ),
     ),
+)
+
+# Phrases that mention a card but are not about the payment card; removed before matching, so
+# "クレジットカード番号（ギフトカード不可）" still counts as a card number field.
+_NOT_CARD_TEXT = re.compile(
+    r"(gift|loyalty|point|reward|member(ship)?)[\s_-]?card|(card|cc)[\s_-]?(type|brand)|"
+    r"ポイント\s*カード|ギフト\s*カード|会員\s*カード|カード\s*(種類|会社|ブランド)",
+    re.I,
 )
 
 _NOT_CARD_TYPES = frozenset({"hidden", "submit", "button", "reset", "image", "file", "checkbox", "radio"})
@@ -92,11 +100,12 @@ def card_role(
     for token in autocomplete.lower().split():
         if token in _AUTOCOMPLETE:
             return _AUTOCOMPLETE[token]
-    if type.lower() in ("email", "password", "tel", "search", "url"):
+    if type.lower() in ("email", "search", "url"):
         return None
     text = " ".join(part for part in (name, id, label, placeholder) if part)[:600]
     if not text:
         return None
+    text = _NOT_CARD_TEXT.sub(" ", text)
     for role, pattern in _PATTERNS:
         if pattern.search(text):
             return role
