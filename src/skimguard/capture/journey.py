@@ -39,6 +39,8 @@ UNREACHABLE_ERRORS = (
 MAX_DIALOGS = 20
 MAX_POPUPS = 10
 TYPE_DELAY_MS = 15
+# Steps after which the page may navigate or send data: wait for it to load and go quiet (dwell).
+SETTLE_AFTER = frozenset({"goto", "click", "submit", "press", "fill_card"})
 NAVIGATION_GRACE = 5.0  # seconds a labelled step waits for its navigation to start
 
 
@@ -222,7 +224,8 @@ class JourneyRunner:
                 await page.keyboard.press(step.press)
             if step.page and step.goto is None:
                 await self._await_navigation(recorder, min(limit, NAVIGATION_GRACE))
-            await self._settle(page)
+            if step.action in SETTLE_AFTER:
+                await self._settle(page)
         except PlaywrightTimeout as err:
             raise _StepFailed("step-timeout", _first_line(err)) from None
         except PlaywrightError as err:
