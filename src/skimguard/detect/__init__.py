@@ -1,0 +1,1 @@
+"""Detectors: pure functions from captures + baseline + inventory to findings (see ``registry.py``)."""

@@ -1,0 +1,106 @@
+"""SG310-SG311: where payment pages send requests."""
+
+from __future__ import annotations
+
+from skimguard.detect.destinations import DestinationDetector
+from skimguard.models import Capture, Finding, RequestRecord
+from skimguard.testing.factories import (
+    VENDOR_URL,
+    brief,
+    cart_page,
+    make_capture,
+    make_context,
+    make_request,
+    payment_page,
+)
+
+PAY_URL = "http://shop.test/checkout/payment"
+
+
+def with_requests(*requests: RequestRecord, on_cart: bool = False) -> Capture:
+    if on_cart:
+        return make_capture([cart_page(extra_requests=requests), payment_page()])
+    return make_capture([cart_page(), payment_page(extra_requests=requests)])
+
+
+def run(current: Capture, baseline: Capture | None = None) -> list[Finding]:
+    ctx = make_context(current, baseline=make_capture() if baseline is None else baseline)
+    return list(DestinationDetector().run(ctx))
+
+
+def test_clean_against_itself_finds_nothing() -> None:
+    assert run(make_capture()) == []
+
+
+def test_no_baseline_nothing() -> None:
+    assert list(DestinationDetector().run(make_context(with_requests()))) == []
+
+
+def test_new_post_destination_from_the_card_page_is_critical() -> None:
+    post = make_request(
+        "https://collect.evil.test/g?id=42&d=NDExMTExMTExMTExMTExMQ",
+        method="POST",
+        resource_type="xhr",
+        post_data_size=180,
+        initiator=VENDOR_URL,
+    )
+    findings = run(with_requests(post))
+    assert brief(findings) == [("SG310", "critical", "payment", "collect.evil.test")]
+    f = findings[0]
+    assert f.destination == "collect.evil.test"
+    assert f.script_url == VENDOR_URL
+    assert f.evidence == {
+        "host": "collect.evil.test",
+        "methods": ["POST"],
+        "resource_types": ["xhr"],
+        "sample_url": "https://collect.evil.test/g?id=&d=",  # query values dropped
+        "initiators": [VENDOR_URL],
+        "sends_data": True,
+        "long_query_beacon": False,
+        "requests": 1,
+        "trusted_host": False,
+    }
+
+
+def test_image_beacon_with_a_long_query_is_critical() -> None:
+    beacon = make_request("https://collect.evil.test/p.gif?d=" + "QUJD" * 20, resource_type="image")
+    assert brief(run(with_requests(beacon))) == [("SG310", "critical", "payment", "collect.evil.test")]
+
+
+def test_short_image_request_to_a_new_host_is_medium() -> None:
+    pixel = make_request("https://pixel.ads.test/p.gif?id=1", resource_type="image", initiator=PAY_URL)
+    findings = run(with_requests(pixel))
+    assert brief(findings) == [("SG310", "medium", "payment", "pixel.ads.test")]
+    assert findings[0].script_url is None  # the page itself, not a script, made the request
+
+
+def test_new_script_host_is_high() -> None:
+    script = make_request("https://cdn.other.test/lib.js", resource_type="script")
+    assert brief(run(with_requests(script))) == [("SG310", "high", "payment", "cdn.other.test")]
+
+
+def test_websocket_to_an_outside_host_is_high() -> None:
+    ws = make_request("wss://ws.evil.test/s", resource_type="websocket")
+    assert brief(run(with_requests(ws))) == [("SG310", "high", "payment", "ws.evil.test")]
+
+
+def test_post_to_the_payment_host_or_own_subdomain_is_medium() -> None:
+    token = make_request("https://pay.psp.test/token", method="POST", resource_type="fetch", post_data_size=64)
+    api = make_request("https://api.shop.test/cart", method="POST", resource_type="fetch", post_data_size=10)
+    assert brief(run(with_requests(token, api))) == [
+        ("SG310", "medium", "payment", "api.shop.test"),
+        ("SG310", "medium", "payment", "pay.psp.test"),
+    ]
+
+
+def test_pages_without_card_fields_are_not_checked() -> None:
+    post = make_request("https://collect.evil.test/g", method="POST", resource_type="xhr", post_data_size=10)
+    assert run(with_requests(post, on_cart=True)) == []
+
+
+def test_known_outside_host_that_now_receives_data() -> None:
+    get = make_request("https://stats.vendor.test/hit?p=1", resource_type="image")
+    post = make_request("https://stats.vendor.test/hit", method="POST", resource_type="ping", post_data_size=300)
+    findings = run(with_requests(get, post), baseline=with_requests(get))
+    assert brief(findings) == [("SG311", "medium", "payment", "stats.vendor.test")]
+    assert findings[0].evidence["baseline_methods"] == ["GET"]
