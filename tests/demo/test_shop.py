@@ -297,6 +297,6 @@ def test_demo_site_config(shop: DemoShop) -> None:
     assert config["hosts"] == shop.hosts and config["block_unmapped_hosts"] is True
     checkout, registration = config["journeys"]
     assert checkout["name"] == "checkout" and registration["name"] == "registration"
-    assert checkout["steps"][-1] == {"wait_for": "#thanks"}
+    assert checkout["steps"][-1] == {"wait_for": "#thanks", "timeout": "6s"}
     assert {"click": "#pay", "page": "complete"} in checkout["steps"]
-    assert registration["steps"][-1] == {"wait_for": "#welcome"}
+    assert registration["steps"][-1] == {"wait_for": "#welcome", "timeout": "6s"}

@@ -1237,23 +1237,19 @@ def _observe(seen: dict[str, _Seen], script: ScriptRecord, page: str, at: dateti
 
 
 def _safe_finding(f: Finding) -> Finding:
-    """``f``, or a copy with its strings made valid UTF-8 when hashing it would fail (a lone
-    surrogate from a hostile page must not cost the whole scan)."""
-    try:
-        _ = f.fingerprint, f.content_hash
-        return f
-    except UnicodeEncodeError:
-        return replace(
-            f,
-            rule_id=codec.clean(f.rule_id, t.SHORT),
-            title=codec.clean(f.title, codec.MAX_TEXT),
-            site=codec.clean(f.site, t.NAME),
-            page=codec.clean_opt(f.page, codec.MAX_SHORT),
-            script_url=codec.clean_url_opt(f.script_url),
-            destination=codec.clean_url_opt(f.destination),
-            subject=codec.clean(f.subject, codec.MAX_URL),
-            evidence=codec.json_safe(f.evidence),
-        )
+    """``f`` with its strings bounded and made valid UTF-8 without NULs (page text is hostile;
+    PostgreSQL text holds no NUL and no lone surrogate)."""
+    return replace(
+        f,
+        rule_id=codec.clean(f.rule_id, t.SHORT),
+        title=codec.clean(f.title, codec.MAX_TEXT),
+        site=codec.clean(f.site, t.NAME),
+        page=codec.clean_opt(f.page, codec.MAX_SHORT),
+        script_url=codec.clean_url_opt(f.script_url),
+        destination=codec.clean_url_opt(f.destination),
+        subject=codec.clean(f.subject, codec.MAX_URL),
+        evidence=codec.json_safe(f.evidence),
+    )
 
 
 def _finding_values(f: Finding) -> dict[str, Any]:
