@@ -1,0 +1,347 @@
+"""The ``skimguard`` command.
+
+Exit codes (DESIGN §5): 0 nothing at or above ``--fail-on``; 1 findings at or above it;
+2 an error (one line on stderr with a hint).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import io
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from skimguard import __version__
+from skimguard.config import CONFIG_FILENAME, Config, Site, load_config
+from skimguard.errors import ConfigError, SkimguardError
+from skimguard.models import ScanResult, ScanStatus, Severity
+
+if TYPE_CHECKING:
+    from skimguard.store import Store
+
+app = typer.Typer(
+    name="skimguard",
+    help="Protect payment pages from web skimming: scan checkouts in a real browser, keep the script "
+    "inventory (PCI DSS 6.4.3), detect changes and tampering (11.6.1).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+ConfigOpt = Annotated[
+    Path,
+    typer.Option("--config", "-c", envvar="SKIMGUARD_CONFIG", help="Path of skimguard.yaml."),
+]
+SiteOpt = Annotated[str | None, typer.Option("--site", "-s", help="Site name (default: the only site).")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the output to this file.")]
+FailOnOpt = Annotated[str, typer.Option("--fail-on", help="Exit 1 when a finding is at or above this severity.")]
+ByOpt = Annotated[str | None, typer.Option("--by", help="Who is acting (default: the login name).")]
+DEFAULT_CONFIG = Path(CONFIG_FILENAME)
+
+
+def fail(message: str, hint: str | None = None) -> NoReturn:
+    line = f"skimguard: error: {message}"
+    if hint:
+        line += f" (hint: {hint})"
+    err.print(escape(line.replace("\n", " ")), soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Expected errors become one line on stderr and exit code 2."""
+    try:
+        yield
+    except SkimguardError as e:
+        fail(str(e), e.hint)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def actor(by: str | None) -> str:
+    if by:
+        return by
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def parse_severity(value: str, option: str = "--fail-on") -> Severity:
+    try:
+        return Severity.parse(value)
+    except ValueError as e:
+        fail(f"{option}: {e}")
+
+
+def pick_site(config: Config, name: str | None) -> Site:
+    if name:
+        return config.site(name)
+    if len(config.sites) == 1:
+        return config.sites[0]
+    names = ", ".join(s.name for s in config.sites)
+    raise ConfigError(f"this config has several sites ({names})", hint="choose one with --site NAME")
+
+
+@contextmanager
+def opened(config: Config) -> Iterator[Store]:
+    from skimguard.store import Store
+
+    store = Store.open(config.database_url)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def emit(text: str, output: Path | None) -> None:
+    text = text if text.endswith("\n") else text + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        fail(f"cannot write {output}: {e.strerror}")
+    err.print(f"wrote {escape(str(output))}")
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2, default=str)
+
+
+@app.callback(invoke_without_command=True)
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(f"skimguard {__version__}")
+        raise typer.Exit(0)
+
+
+# ------------------------------------------------------------------------------------------ init
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the example config.")] = DEFAULT_CONFIG,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example skimguard.yaml."""
+    if path.exists() and not force:
+        fail(f"{path} already exists", "use --force to overwrite it")
+    text = resources.files("skimguard").joinpath("example.yaml").read_text("utf-8")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        fail(f"cannot write {path}: {e.strerror}")
+    out.print(f"wrote {escape(str(path))}: edit the site, its payment hosts and journeys, then run `skimguard scan`")
+
+
+# ------------------------------------------------------------------------------------------ scan
+
+
+def progress_display() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=20),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+async def scan_sites(
+    config: Config, sites: list[Site], store: Store, *, alert: bool, console: Console
+) -> list[ScanResult]:
+    """Scan ``sites`` one after the other in one browser, with a live progress display."""
+    from skimguard.monitor import browser_for, scan_site
+
+    results = []
+    with progress_display() as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_journey(site: str, journey: str, event: str) -> None:
+            key = f"{site}/{journey}"
+            if event == "start":
+                steps = next(len(j.steps) for s in sites if s.name == site for j in s.journeys if j.name == journey)
+                tasks[key] = progress.add_task(escape(key), total=steps)
+            else:
+                progress.update(tasks[key], description=f"{escape(key)} {event.split(':', 1)[-1]}")
+
+        def on_step(journey: str, index: int, total: int, what: str) -> None:
+            for key, task in tasks.items():
+                if key.endswith("/" + journey):
+                    progress.update(task, completed=index, description=f"{escape(key)}: {escape(what[:50])}")
+
+        async with browser_for(sites) as browser:
+            for site in sites:
+                outcome = await scan_site(
+                    config,
+                    site,
+                    store,
+                    browser,
+                    alert=alert,
+                    console=console,
+                    on_step=on_step,
+                    on_journey=on_journey,
+                )
+                results.append(outcome.result)
+    return results
+
+
+@app.command()
+def scan(
+    config_path: ConfigOpt = DEFAULT_CONFIG,
+    site: Annotated[list[str] | None, typer.Option("--site", "-s", help="Scan only this site (repeatable).")] = None,
+    format: FormatOpt = Format.table,
+    output: OutputOpt = None,
+    fail_on: FailOnOpt = "high",
+    alerts: Annotated[bool, typer.Option("--alerts/--no-alerts", help="Send alerts to the configured sinks.")] = True,
+) -> None:
+    """Run every journey of the site(s) in Chromium, compare with the baseline, store, alert."""
+    from skimguard.output import render_scan, scans_to_json
+
+    threshold = parse_severity(fail_on)
+    with errors():
+        config = load_config(config_path)
+        sites = [config.site(n) for n in site] if site else list(config.sites)
+        with opened(config) as store:
+            results = asyncio.run(scan_sites(config, sites, store, alert=alerts, console=err))
+    if format is Format.json:
+        emit(dumps(scans_to_json(results)), output)
+    else:
+        console = out if output is None else Console(file=io.StringIO(), width=140, highlight=False)
+        for result in results:
+            render_scan(console, result)
+        if output is not None:
+            emit(console.file.getvalue(), output)  # type: ignore[attr-defined]
+    failed = [r.site for r in results if r.status is ScanStatus.FAILED]
+    if failed:
+        fail(f"scan failed for {', '.join(failed)}: no page could be loaded", "see the health findings (SG0xx)")
+    worst = max((f.severity for r in results for f in r.findings), default=None)
+    raise typer.Exit(1 if worst is not None and worst >= threshold else 0)
+
+
+# ------------------------------------------------------------------------------------------ watch
+
+
+@app.command()
+def watch(
+    config_path: ConfigOpt = DEFAULT_CONFIG,
+    once: Annotated[bool, typer.Option("--once", help="Scan every site once, then exit.")] = False,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=16, help="Sites scanned at once.")] = 2,
+    rounds: Annotated[int | None, typer.Option("--rounds", hidden=True)] = None,
+) -> None:
+    """Scan each site on its schedule (`schedule: every:`); a failing site does not stop the others."""
+    from skimguard.watch import Watcher
+
+    with errors():
+        config = load_config(config_path)
+        with opened(config) as store:
+            watcher = Watcher(config, store, console=err, concurrency=concurrency)
+            asyncio.run(watcher.run(rounds=1 if once else rounds))
+
+
+# ------------------------------------------------------------------------------------------ scans, rules
+
+
+@app.command()
+def scans(
+    config_path: ConfigOpt = DEFAULT_CONFIG,
+    site: Annotated[str | None, typer.Option("--site", "-s")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+) -> None:
+    """Recent scans of every site (or one)."""
+    with errors():
+        config = load_config(config_path)
+        with opened(config) as store:
+            rows = store.scans(site, limit=limit)
+    table = Table("scan", "site", "started (UTC)", "status")
+    for r in rows:
+        table.add_row(r.id, escape(r.site), f"{r.started_at:%Y-%m-%d %H:%M:%S}", r.status)
+    out.print(table)
+
+
+@app.command()
+def rules(format: FormatOpt = Format.table) -> None:
+    """Every rule: ID, category, default severity and title (`--format json` adds the documentation)."""
+    from skimguard.detect.registry import ALL_RULES
+
+    if format is Format.json:
+        emit(
+            dumps(
+                [
+                    {
+                        "id": r.id,
+                        "title": r.title,
+                        "category": r.category.value,
+                        "severity": r.severity.label,
+                        "confidence": r.confidence.label,
+                        "doc": r.doc,
+                    }
+                    for r in ALL_RULES
+                ]
+            ),
+            None,
+        )
+        return
+    table = Table("rule", "category", "severity", "title")
+    for r in ALL_RULES:
+        table.add_row(r.id, r.category.value, r.severity.label, escape(r.title))
+    out.print(table)
+
+
+# ------------------------------------------------------------------------------------------ demo
+
+
+@app.command()
+def demo(
+    scenario: Annotated[list[str] | None, typer.Option("--scenario", help="Attack(s) to show (default: all).")] = None,
+    workdir: Annotated[Path | None, typer.Option("--workdir", help="Keep the demo's config and database here.")] = None,
+) -> None:
+    """The whole story on the bundled shop: scan it clean, accept the baseline, attack it, catch it."""
+    from skimguard.demo.story import ATTACKS, run_demo
+
+    chosen = scenario or list(ATTACKS)
+    unknown = [s for s in chosen if s not in ATTACKS]
+    if unknown:
+        fail(f"unknown scenario {unknown[0]!r}", f"choose from {', '.join(ATTACKS)}")
+    with errors():
+        caught = run_demo(chosen, workdir=workdir, console=out)
+    raise typer.Exit(0 if caught else 1)
+
+
+def main() -> None:
+    app()
+
+
+# The command groups live in their own module; importing it registers them on `app`.
+from skimguard import cli_groups  # noqa: E402, F401
