@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from skimguard.capture.fields import card_role
+from skimguard.capture.fields import card_role, is_personal_field
 
 
 def case(expected: str | None, case_id: str, /, **field: str) -> Any:
@@ -132,3 +132,23 @@ def test_text_is_bounded() -> None:
     """Only the first 600 characters of name+id+label+placeholder are looked at (hostile pages)."""
     assert card_role(label="x" * 596 + " card number") is None
     assert card_role(label="x" * 580 + " card number") == "number"
+
+
+PERSONAL = [
+    ({"type": "email", "name": "login"}, True),
+    ({"type": "password", "name": "pw"}, True),
+    ({"type": "tel", "name": "x"}, True),
+    ({"type": "text", "autocomplete": "street-address"}, True),
+    ({"type": "text", "name": "reg_address"}, True),
+    ({"type": "text", "label": "郵便番号"}, True),
+    ({"type": "text", "label": "お名前"}, True),
+    ({"type": "hidden", "name": "email"}, False),
+    ({"type": "text", "name": "coupon"}, False),
+    ({"type": "text", "name": "qty"}, False),
+    ({"type": "search", "name": "q"}, False),
+]
+
+
+@pytest.mark.parametrize(("attrs", "expected"), PERSONAL)
+def test_is_personal_field(attrs: dict[str, str], expected: bool) -> None:
+    assert is_personal_field(**attrs) is expected

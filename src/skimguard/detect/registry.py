@@ -15,6 +15,7 @@ from skimguard.detect.destinations import DestinationDetector
 from skimguard.detect.forms import FormDetector
 from skimguard.detect.headers import HeaderDetector
 from skimguard.detect.health import HealthDetector
+from skimguard.detect.navigation import NavigationDetector
 from skimguard.detect.scripts import ScriptChangeDetector
 from skimguard.models import Category, Confidence, Finding, Severity
 
@@ -57,6 +58,7 @@ DETECTORS: tuple[Detector, ...] = (
     ScriptChangeDetector(),
     HeaderDetector(),
     FormDetector(),
+    NavigationDetector(),
     DestinationDetector(),
 )
 

@@ -86,7 +86,8 @@ SG104 = Rule(
     severity=Severity.MEDIUM,
     confidence=Confidence.MEDIUM,
     doc="""The HTML of the page carries inline script code the baseline did not have (inline scripts
-are identified by their hash). Medium on a page with card fields, low elsewhere. When exactly one
+are identified by their hash). Medium on a page with card or personal-data fields (e-mail,
+password, phone, address), low elsewhere. When exactly one
 inline script of the same frame disappeared at the same time, the evidence holds the diff against
 it; when the two differ only in whitespace or comments nothing is reported.
 
@@ -105,7 +106,7 @@ SG105 = Rule(
     severity=Severity.MEDIUM,
     confidence=Confidence.MEDIUM,
     doc="""Code created at run time (inserted script text, eval, new Function) that the baseline did
-not have. Medium on a page with card fields, low elsewhere.
+not have. Medium on a page with card or personal-data fields, low elsewhere.
 
 Why: loaders fetch and evaluate the real skimmer at run time so that no new URL appears.
 Known false positives: tag managers and A/B tools that generate code with per-visit values.
@@ -201,7 +202,7 @@ class ScriptChangeDetector:
             elif rule is SG101:
                 severity = Severity.HIGH if card else Severity.MEDIUM
             else:
-                severity = Severity.MEDIUM if card else Severity.LOW
+                severity = Severity.MEDIUM if card or old.personal_page or new.personal_page else Severity.LOW
             evidence = {**_script_evidence(entry), "card_page": card, "authorization": _auth_evidence(auth)}
             if key in replaced:
                 old_key, diff, note = replaced[key]
