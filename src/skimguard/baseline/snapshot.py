@@ -39,7 +39,7 @@ SECURITY_HEADERS: tuple[str, ...] = (
 )
 BEACON_TYPES = frozenset({"image", "ping", "beacon"})
 DATA_METHODS = frozenset({"POST", "PUT", "PATCH"})
-LONG_QUERY = 64  # a query string longer than this on an image/ping/beacon request carries data
+LONG_QUERY = 24  # a beacon whose query carries this many characters carries data
 
 MAX_SAMPLE_URL = 200
 MAX_FRAME_URLS = 20  # per origin

@@ -180,6 +180,8 @@ class Recorder:
         await cdp.send("Debugger.enable")
         # A page's `debugger;` statements (an anti-analysis trick) must not pause our scan.
         await cdp.send("Debugger.setSkipAllPauses", {"skip": True})
+        # Async stacks let CDP name the script behind deferred loads (an image beacon's src).
+        await cdp.send("Debugger.setAsyncCallStackDepth", {"maxDepth": 4})
 
     def begin_step(self, label: str | None) -> None:
         """Pages that start loading from now on were led to by a step with this ``page`` label."""
