@@ -41,8 +41,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+# Piped output is not wrapped at 80 columns: messages stay one line, tables get room.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class Format(StrEnum):
@@ -175,6 +176,7 @@ def progress_display() -> Progress:
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # no stray lines on a piped stderr (one-line errors, DESIGN §5)
     )
 
 

@@ -245,7 +245,13 @@ def inventory_show(
         with opened(config) as store:
             item = find_item(store, target.name, query)
             _, auths = authorizations(store, target.name)
-            history = [a for a in store.audit(target.name) if a.subject in (item.key, item.sha256, item.url)]
+            subjects: set[str] = {s for s in (item.key, item.sha256, item.url) if s}
+            subjects |= {
+                f"decision:{d.id}"
+                for d in store.decisions(target.name, include_revoked=True)
+                if d.value in subjects or (d.match is MatchType.PATTERN and fnmatchcase(item.key, d.value))
+            }
+            history = [a for a in store.audit(target.name) if a.subject in subjects]
     data = item_dict(item, auths[item.key])
     data["audit"] = [
         {"at": a.at.isoformat(), "actor": a.actor, "action": a.action, "details": a.details} for a in history

@@ -99,5 +99,8 @@ class Watcher:
                     task.add_done_callback(tasks.discard)
                 if rounds is not None and all(n >= rounds for n in self.done.values()):
                     return
-                wake = min(next_due.values()) - time.monotonic()
-                await asyncio.sleep(min(max(wake, 0.2), 5.0))
+                wake = min(min(next_due.values()) - time.monotonic(), 5.0)
+                if tasks:  # wake when a scan ends, or when the next one is due
+                    await asyncio.wait(set(tasks), timeout=max(wake, 0.05), return_when=asyncio.FIRST_COMPLETED)
+                else:
+                    await asyncio.sleep(max(wake, 0.2))
