@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from playwright.async_api import Browser, async_playwright
 
-from skimguard.canary import new_canary_card
+from skimguard.canary import fill_placeholders, new_canary
 from skimguard.capture.browser import launch_browser, new_scan_context
 from skimguard.capture.journey import SETTLE_AFTER, run_journey
 from skimguard.config import Journey, Site, config_from_dict
@@ -87,7 +87,7 @@ class PeakMemory:
 async def bare_journey(browser: Browser, site: Site, journey: Journey) -> bool:
     """The same steps with bare Playwright: no recorder, no CDP, no DOM snapshots."""
     context, _ = await new_scan_context(browser, site.identity)
-    card = new_canary_card(datetime.now(UTC))
+    card = new_canary(datetime.now(UTC))
     try:
         page = await context.new_page()
         for step in journey.steps:
@@ -99,17 +99,18 @@ async def bare_journey(browser: Browser, site: Site, journey: Journey) -> bool:
                     await page.click(step.click, timeout=ms)
                 elif step.fill is not None:
                     for sel, value in step.fill.items():
-                        await page.fill(sel, value, timeout=ms)
+                        await page.fill(sel, fill_placeholders(value, card), timeout=ms)
                 elif step.select is not None:
                     for sel, value in step.select.items():
                         await page.select_option(sel, label=value, timeout=ms)
                 elif step.fill_card is not None:
-                    sel = step.fill_card
+                    card_fields = step.fill_card
+                    assert isinstance(card_fields.number, str)
                     for selector, value in (
-                        (sel.number, card.number),
-                        (sel.expiry, card.expiry),
-                        (sel.cvc, card.cvc),
-                        (sel.name, card.holder),
+                        (card_fields.number, card.card_number),
+                        (card_fields.expiry, card.expiry),
+                        (card_fields.cvc, card.cvc),
+                        (card_fields.name, card.holder),
                     ):
                         if selector:
                             field = page.locator(selector).first
@@ -131,7 +132,7 @@ async def bare_journey(browser: Browser, site: Site, journey: Journey) -> bool:
 
 
 async def captured_journey(browser: Browser, site: Site, journey: Journey) -> bool:
-    capture = await run_journey(browser, site, journey, new_canary_card(datetime.now(UTC)))
+    capture = await run_journey(browser, site, journey, new_canary(datetime.now(UTC)))
     return capture.status is ScanStatus.OK
 
 

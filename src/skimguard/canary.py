@@ -6,9 +6,12 @@ A canary is ours, never a real card. Every scan gets fresh values so that a hit 
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+
+from skimguard.models import CanaryIdentity
 
 # Test ranges of the card brands (documented test numbers), by brand.
 TEST_PREFIXES: dict[str, tuple[str, int]] = {
@@ -59,3 +62,44 @@ def new_canary_card(now: datetime, *, brand: str = "visa") -> CanaryCard:
     cvc = "".join(str(secrets.randbelow(10)) for _ in range(4 if brand == "amex" else 3))
     tag = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ") for _ in range(5))
     return CanaryCard(number, month, year, cvc, f"TARO {tag}", brand)
+
+
+CANARY_EMAIL_DOMAIN = "example.jp"  # reserved for documentation: mail to it reaches nobody
+_TAG_ALPHABET = "abcdefghjkmnpqrstuvwxyz"
+_PLACEHOLDER = re.compile(r"\{canary\.([a-z_]+)\}")
+
+
+def new_canary(now: datetime, *, brand: str = "visa", email_domain: str = CANARY_EMAIL_DOMAIN) -> CanaryIdentity:
+    """A complete set of unique test values for one journey run.
+
+    The random ``tag`` appears in the e-mail, password, names and address, so any of them found
+    anywhere later (a collector, a log, a breach dump) names the run that typed it.
+    """
+    card = new_canary_card(now, brand=brand)
+    tag = "".join(secrets.choice(_TAG_ALPHABET) for _ in range(6))
+    return CanaryIdentity(
+        tag=tag,
+        card_number=card.number,
+        exp_month=card.exp_month,
+        exp_year=card.exp_year,
+        cvc=card.cvc,
+        holder=f"TARO {tag.upper()}",
+        email=f"taro.{tag}@{email_domain}",
+        phone=f"090-{digits(4)}-{digits(4)}",
+        postal_code=f"1{digits(2)}-{digits(4)}",
+        address=f"千代田区神田{secrets.randbelow(9) + 1}-{secrets.randbelow(30) + 1} {tag}ビル",
+        password=f"Sg-{tag}-{digits(4)}!",
+        name=f"山田 {tag}",
+        brand=brand,
+    )
+
+
+def digits(n: int) -> str:
+    return "".join(str(secrets.randbelow(10)) for _ in range(n))
+
+
+def fill_placeholders(text: str, canary: CanaryIdentity) -> str:
+    """``{canary.email}``-style placeholders in a journey's ``fill`` values, replaced by the run's
+    canary values (unknown names are left as they are)."""
+    values = canary.values()
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)

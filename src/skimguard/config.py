@@ -66,14 +66,27 @@ class _Strict(BaseModel):
 
 
 class CardSelectors(_Strict):
-    """Where ``fill_card`` types the test card. Give ``expiry`` or ``expiry_month``+``expiry_year``."""
+    """Where ``fill_card`` types the test card. Give ``expiry`` or ``expiry_month``+``expiry_year``.
 
-    number: str
+    ``number`` is one selector, or a list of selectors for a number split over several boxes (the
+    digits are spread evenly, e.g. 4 boxes of 4). ``frame`` is the selector of the iframe that
+    holds the fields (a payment provider's hosted fields), when they are not in the page itself.
+    """
+
+    number: str | list[str]
+    frame: str | None = None
     expiry: str | None = None
     expiry_month: str | None = None
     expiry_year: str | None = None
     cvc: str | None = None
     name: str | None = None
+
+    @field_validator("number")
+    @classmethod
+    def _boxes(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and not 1 <= len(value) <= 8:
+            raise ValueError("a split card number has 1 to 8 boxes")
+        return value
 
     @model_validator(mode="after")
     def _expiry_shape(self) -> CardSelectors:

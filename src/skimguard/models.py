@@ -242,6 +242,43 @@ class Problem:
     step: int | None = None
 
 
+class Channel(enum.StrEnum):
+    """Where data left the page (or was staged to leave later)."""
+
+    URL = "url"  # a request URL: query string, path (image beacons, navigations)
+    HEADER = "header"  # request headers, the Cookie header included
+    BODY = "body"  # a request body: form post, fetch/XHR, sendBeacon
+    WEBSOCKET = "websocket"  # a WebSocket frame sent
+    COOKIE = "cookie"  # a cookie stored in the browser
+    LOCAL_STORAGE = "localStorage"
+    SESSION_STORAGE = "sessionStorage"
+    POSTMESSAGE = "postMessage"  # a message posted to another window or frame
+
+
+STAGING_CHANNELS = frozenset({Channel.COOKIE, Channel.LOCAL_STORAGE, Channel.SESSION_STORAGE})
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One piece of data that left the page, or was written where it can leave later.
+
+    ``data`` is bounded and never leaves the process: it exists to be searched for canary values.
+    """
+
+    channel: Channel
+    destination: str  # URL for network channels, origin for storage, cookie domain or target origin
+    data: bytes = field(repr=False)
+    page: str = ""  # name of the page showing when it happened
+    step: int | None = None  # journey step (0-based) running when it happened
+    resource_type: str = ""  # document, fetch, xhr, image, ping, script, websocket ...
+    method: str = ""
+    initiator: str | None = None  # script URL (stack / CDP initiator) when known
+
+    @property
+    def host(self) -> str:
+        return host_of(self.destination)
+
+
 @dataclass(frozen=True)
 class Capture:
     """Everything one journey run saw. Plain data: detectors and tests need no browser."""
@@ -256,6 +293,50 @@ class Capture:
     # Script bodies by sha256 (bounded in size by the capture); not part of the JSON output.
     bodies: Mapping[str, bytes] = field(default_factory=dict, repr=False, compare=False)
     user_agent: str = ""
+    # What left the page, searched for the canary; not stored, not in the JSON output.
+    outbound: tuple[Outbound, ...] = field(default=(), repr=False, compare=False)
+    canary: CanaryIdentity | None = None
+
+
+@dataclass(frozen=True)
+class CanaryIdentity:
+    """The unique test values typed during one journey run (ours, never a real person's)."""
+
+    tag: str  # short random tag, also inside e-mail, password and name: traces a hit to its run
+    card_number: str
+    exp_month: int
+    exp_year: int  # four digits
+    cvc: str
+    holder: str
+    email: str
+    phone: str
+    postal_code: str
+    address: str
+    password: str
+    name: str
+    brand: str = "visa"
+
+    @property
+    def expiry(self) -> str:
+        return f"{self.exp_month:02d}/{self.exp_year % 100:02d}"
+
+    def values(self) -> dict[str, str]:
+        """Every value by name, as typed (what a skimmer can read from the fields)."""
+        return {
+            "card_number": self.card_number,
+            "expiry": self.expiry,
+            "cvc": self.cvc,
+            "holder": self.holder,
+            "email": self.email,
+            "phone": self.phone,
+            "postal_code": self.postal_code,
+            "address": self.address,
+            "password": self.password,
+            "name": self.name,
+        }
+
+
+CARD_VALUES = frozenset({"card_number", "expiry", "cvc", "holder"})
 
 
 # --------------------------------------------------------------------------------------------

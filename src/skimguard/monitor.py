@@ -17,7 +17,7 @@ from rich.console import Console
 
 from skimguard.alerts import DispatchReport, build_sinks, dispatch
 from skimguard.baseline.snapshot import SiteSnapshot, snapshot_from_captures
-from skimguard.canary import new_canary_card
+from skimguard.canary import new_canary
 from skimguard.capture.browser import launch_browser
 from skimguard.capture.journey import StepCallback, run_journey
 from skimguard.config import Config, Journey, Site
@@ -74,10 +74,10 @@ async def capture_site(
         if on_journey:
             on_journey(site.name, journey.name, "start")
         started = datetime.now(UTC)
-        card = new_canary_card(started)
+        canary = new_canary(started)
         try:
             capture = await asyncio.wait_for(
-                run_journey(browser, site, journey, card, on_step), site.journey_timeout + 30
+                run_journey(browser, site, journey, canary, on_step), site.journey_timeout + 30
             )
         except TimeoutError:
             capture = failed_capture(site, journey, started, "journey did not end in time; browser context abandoned")

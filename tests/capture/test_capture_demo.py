@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from playwright.async_api import async_playwright
 
-from skimguard.canary import new_canary_card
+from skimguard.canary import new_canary
 from skimguard.capture.browser import launch_browser
 from skimguard.capture.journey import run_journey
 from skimguard.config import Site, config_from_dict
@@ -29,7 +29,7 @@ def shop_and_captures() -> Iterator[tuple[DemoShop, Site, list[Capture]]]:
             async with async_playwright() as pw:
                 browser = await launch_browser(pw, site.hosts, block_unmapped=True)
                 try:
-                    card = new_canary_card(datetime.now(UTC))
+                    card = new_canary(datetime.now(UTC))
                     return [await run_journey(browser, site, j, card) for j in site.journeys]
                 finally:
                     await browser.close()

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from playwright.async_api import async_playwright
 
-from skimguard.canary import new_canary_card
+from skimguard.canary import new_canary
 from skimguard.capture.browser import launch_browser
 from skimguard.capture.journey import run_journey
 from skimguard.config import Site, config_from_dict
@@ -55,7 +55,7 @@ def capture_then_ok(server: HostileServer, site: Site) -> tuple[Capture, Capture
         async with async_playwright() as pw:
             browser = await launch_browser(pw, server.hosts, block_unmapped=True)
             try:
-                card = new_canary_card(datetime.now(UTC))
+                card = new_canary(datetime.now(UTC))
                 started = time.monotonic()
                 hostile_capture = await run_journey(browser, site, site.journeys[0], card)
                 elapsed = time.monotonic() - started

@@ -14,15 +14,15 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from playwright.async_api import Browser, BrowserContext, Dialog, Page
+from playwright.async_api import Browser, BrowserContext, Dialog, FrameLocator, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from skimguard.canary import CanaryCard
+from skimguard.canary import fill_placeholders
 from skimguard.capture.browser import new_scan_context
 from skimguard.capture.recorder import Recorder
 from skimguard.config import Journey, Site, Step
-from skimguard.models import Capture, Problem, ScanStatus
+from skimguard.models import CanaryIdentity, Capture, Problem, ScanStatus
 
 StepCallback = Callable[[str, int, int, str], None]  # journey, step index, step count, description
 
@@ -64,12 +64,12 @@ class JourneyRunner:
     """One run of one journey. Use :func:`run_journey`."""
 
     def __init__(
-        self, site: Site, journey: Journey, card: CanaryCard, on_step: StepCallback | None, user_agent: str
+        self, site: Site, journey: Journey, canary: CanaryIdentity, on_step: StepCallback | None, user_agent: str
     ) -> None:
         self.site = site
         self.user_agent = user_agent
         self.journey = journey
-        self.card = card
+        self.canary = canary
         self.on_step = on_step
         self.problems: list[Problem] = []
         self._dialogs = 0
@@ -135,6 +135,8 @@ class JourneyRunner:
                 "journey-timeout",
                 f"journey {self.journey.name} hit its {self.site.journey_timeout:.0f}s limit",
             )
+        if not self._closed and not self._crashed:
+            await recorder.record_cookies(timeout=3.0)
         await recorder.settle(timeout=5.0)
         pages = recorder.pages()
         problems = self.problems + recorder.problems
@@ -154,6 +156,8 @@ class JourneyRunner:
             problems=tuple(problems),
             bodies=dict(recorder.bodies),
             user_agent=self.user_agent,
+            outbound=tuple(recorder.outbound),
+            canary=self.canary,
         )
 
     async def _steps(self, page: Page, recorder: Recorder) -> None:
@@ -170,7 +174,7 @@ class JourneyRunner:
                     index,
                 )
                 return
-            recorder.begin_step(step.page)
+            recorder.begin_step(step.page, index)
             limit = step.timeout or self.site.step_timeout
             try:
                 await asyncio.wait_for(self._do(page, recorder, step, limit), limit + NAVIGATION_GRACE + 2)
@@ -208,7 +212,7 @@ class JourneyRunner:
                 await page.click(step.click, timeout=ms)
             elif step.fill is not None:
                 for selector, value in step.fill.items():
-                    await page.fill(selector, value, timeout=ms)
+                    await page.fill(selector, fill_placeholders(value, self.canary), timeout=ms)
             elif step.select is not None:
                 for selector, value in step.select.items():
                     await self._select(page, selector, value, ms)
@@ -259,33 +263,46 @@ class JourneyRunner:
             await page.wait_for_load_state("networkidle", timeout=self.site.dwell * 1000)
 
     @staticmethod
-    async def _select(page: Page, selector: str, value: str, ms: float) -> None:
+    async def _select(scope: Page | FrameLocator, selector: str, value: str, ms: float) -> None:
+        field = scope.locator(selector).first
         try:
-            await page.select_option(selector, value=value, timeout=ms)
+            await field.select_option(value=value, timeout=ms)
         except PlaywrightError:
-            await page.select_option(selector, label=value, timeout=ms)
+            await field.select_option(label=value, timeout=ms)
 
     async def _fill_card(self, page: Page, step: Step, ms: float) -> None:
         sel = step.fill_card
         assert sel is not None
-        card = self.card
-        await self._type(page, sel.number, card.number, ms)
+        canary = self.canary
+        scope: Page | FrameLocator = page.frame_locator(sel.frame) if sel.frame else page
+        boxes = sel.number if isinstance(sel.number, list) else [sel.number]
+        for selector, part in zip(boxes, split_digits(canary.card_number, len(boxes)), strict=True):
+            await self._type(scope, selector, part, ms)
         if sel.expiry:
-            await self._type(page, sel.expiry, card.expiry, ms)
+            await self._type(scope, sel.expiry, canary.expiry, ms)
         if sel.expiry_month and sel.expiry_year:
-            await self._select(page, sel.expiry_month, f"{card.exp_month:02d}", ms)
-            await self._select(page, sel.expiry_year, str(card.exp_year), ms)
+            await self._select(scope, sel.expiry_month, f"{canary.exp_month:02d}", ms)
+            await self._select(scope, sel.expiry_year, str(canary.exp_year), ms)
         if sel.cvc:
-            await self._type(page, sel.cvc, card.cvc, ms)
+            await self._type(scope, sel.cvc, canary.cvc, ms)
         if sel.name:
-            await self._type(page, sel.name, card.holder, ms)
+            await self._type(scope, sel.name, canary.holder, ms)
 
     @staticmethod
-    async def _type(page: Page, selector: str, value: str, ms: float) -> None:
-        field = page.locator(selector).first
+    async def _type(scope: Page | FrameLocator, selector: str, value: str, ms: float) -> None:
+        """Type like a person: focus by click, real key events with small delays, then leave."""
+        field = scope.locator(selector).first
         await field.click(timeout=ms)
         await field.press_sequentially(value, delay=TYPE_DELAY_MS, timeout=ms)
         await field.blur(timeout=ms)
+
+
+def split_digits(number: str, boxes: int) -> list[str]:
+    """A card number spread over ``boxes`` fields: 4 boxes of 4, or the last box takes the rest."""
+    if boxes == 1:
+        return [number]
+    size = -(-len(number) // boxes)
+    return [number[i * size : (i + 1) * size] if i < boxes - 1 else number[i * size :] for i in range(boxes)]
 
 
 def _first_line(err: BaseException) -> str:
@@ -297,13 +314,13 @@ async def run_journey(
     browser: Browser,
     site: Site,
     journey: Journey,
-    card: CanaryCard,
+    canary: CanaryIdentity,
     on_step: StepCallback | None = None,
 ) -> Capture:
     """Run ``journey`` in a fresh context of ``browser``; the context is always closed."""
     context, user_agent = await new_scan_context(browser, site.identity)
     try:
-        return await JourneyRunner(site, journey, card, on_step, user_agent).run(context)
+        return await JourneyRunner(site, journey, canary, on_step, user_agent).run(context)
     finally:
         with contextlib.suppress(PlaywrightError, TimeoutError, asyncio.TimeoutError):
             await asyncio.wait_for(context.close(), 15)

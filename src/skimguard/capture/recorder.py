@@ -13,6 +13,9 @@ Everything here is bounded: counts, string lengths, body sizes and the time of e
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,9 +27,11 @@ from playwright.async_api import Error as PlaywrightError
 
 from skimguard.capture.fields import card_role
 from skimguard.models import (
+    Channel,
     FieldRecord,
     FormRecord,
     FrameRecord,
+    Outbound,
     PageCapture,
     Problem,
     RequestRecord,
@@ -42,6 +47,9 @@ MAX_REQUESTS_PER_PAGE = 3000
 MAX_SCRIPTS_PER_PAGE = 1500
 MAX_CHAIN = 30
 MAX_TOTAL_BODY_BYTES = 64 * 1024 * 1024
+MAX_OUTBOUND_ITEM = 1024 * 1024  # bytes of one request body / frame / storage value kept for the search
+MAX_OUTBOUND_BYTES = 32 * 1024 * 1024  # all of them in one journey
+MAX_POST_DATA_INLINE = 65536  # CDP sends bodies up to this size with the request event
 CDP_CALL_TIMEOUT = 5.0
 
 SECURITY_RELEVANT_SCHEMES = ("http", "https", "ws", "wss")
@@ -75,6 +83,17 @@ def _initiator(initiator: dict[str, Any] | None) -> tuple[str | None, str | None
     kind = initiator.get("type")
     url = _stack_url(initiator.get("stack")) or (_cut(initiator["url"]) if initiator.get("url") else None)
     return url, kind
+
+
+def _post_body(request: dict[str, Any]) -> bytes:
+    """The request body CDP sent with the request event (bounded), or b"" when it did not."""
+    if request.get("postData") is not None:
+        return str(request["postData"]).encode("utf-8", "surrogatepass")[:MAX_OUTBOUND_ITEM]
+    parts = []
+    for entry in (request.get("postDataEntries") or [])[:64]:
+        with contextlib.suppress(ValueError, binascii.Error):
+            parts.append(base64.b64decode(entry.get("bytes") or "", validate=False))
+    return b"".join(parts)[:MAX_OUTBOUND_ITEM]
 
 
 def _post_size(request: dict[str, Any]) -> int:
@@ -157,6 +176,11 @@ class Recorder:
         self.navigation_started = asyncio.Event()
         self.bodies: dict[str, bytes] = {}
         self._body_bytes = 0
+        self.outbound: list[Outbound] = []
+        self._outbound_bytes = 0
+        self._step: int | None = None
+        self._websockets: dict[str, tuple[str, str | None]] = {}  # request id -> (url, initiator)
+        self._early_cookies: dict[str, str] = {}  # Cookie headers that came before their request
         self.problems: list[Problem] = []
 
     # ---------------------------------------------------------------------------- lifecycle
@@ -170,11 +194,17 @@ class Recorder:
         cdp.on("Network.responseReceived", self._on_response)
         cdp.on("Network.loadingFailed", self._on_failed)
         cdp.on("Debugger.scriptParsed", self._on_script)
+        cdp.on("Network.requestWillBeSentExtraInfo", self._on_request_extra)
+        cdp.on("Network.webSocketCreated", self._on_websocket)
+        cdp.on("Network.webSocketFrameSent", self._on_websocket_frame)
+        cdp.on("DOMStorage.domStorageItemAdded", self._on_storage)
+        cdp.on("DOMStorage.domStorageItemUpdated", self._on_storage)
         await cdp.send("Page.enable")
         tree = await cdp.send("Page.getFrameTree")
         self._main_frame_id = tree["frameTree"]["frame"]["id"]
         await cdp.send("Runtime.enable")
-        await cdp.send("Network.enable", {"maxPostDataSize": 65536})
+        await cdp.send("Network.enable", {"maxPostDataSize": MAX_POST_DATA_INLINE})
+        await cdp.send("DOMStorage.enable")
         # Requests must reach the network (and our recorder), not a service worker's cache.
         await cdp.send("Network.setBypassServiceWorker", {"bypass": True})
         await cdp.send("Debugger.enable")
@@ -183,8 +213,9 @@ class Recorder:
         # Async stacks let CDP name the script behind deferred loads (an image beacon's src).
         await cdp.send("Debugger.setAsyncCallStackDepth", {"maxDepth": 4})
 
-    def begin_step(self, label: str | None) -> None:
+    def begin_step(self, label: str | None, index: int | None = None) -> None:
         """Pages that start loading from now on were led to by a step with this ``page`` label."""
+        self._step = index
         self._label = label
         self._label_used = False
         self.navigation_started = asyncio.Event()
@@ -244,6 +275,7 @@ class Recorder:
             if len(doc.requests) >= MAX_REQUESTS_PER_PAGE:
                 doc.dropped_requests += 1
                 return
+            self._record_request(ev, doc, url, rtype, initiator)
             doc.requests[rid] = _Request(
                 url=url,
                 method=_cut(request.get("method") or "GET", 16),
@@ -257,6 +289,115 @@ class Recorder:
             )
         except (KeyError, TypeError, ValueError):
             return  # a malformed event must not stop recording
+
+    # ---------------------------------------------------------------------------- what leaves
+
+    def _emit(
+        self,
+        channel: Channel,
+        destination: str,
+        data: bytes,
+        *,
+        page: str | None = None,
+        resource_type: str = "",
+        method: str = "",
+        initiator: str | None = None,
+    ) -> None:
+        if not data or self._outbound_bytes >= MAX_OUTBOUND_BYTES:
+            return
+        data = data[:MAX_OUTBOUND_ITEM]
+        self._outbound_bytes += len(data)
+        self.outbound.append(
+            Outbound(
+                channel=channel,
+                destination=_cut(destination),
+                data=data,
+                page=page if page is not None else (self._current.name if self._current else ""),
+                step=self._step,
+                resource_type=resource_type,
+                method=method,
+                initiator=initiator,
+            )
+        )
+
+    def _record_request(self, ev: dict[str, Any], doc: _Doc, url: str, rtype: str, initiator: str | None) -> None:
+        """The URL, headers and body of a request, as data that left the page."""
+        request = ev["request"]
+        kind, method = rtype.lower(), str(request.get("method") or "GET")[:16]
+        common: dict[str, Any] = {"page": doc.name, "resource_type": kind, "method": method, "initiator": initiator}
+        if not url.startswith("data:"):
+            self._emit(Channel.URL, url, url.encode("utf-8", "surrogatepass"), **common)
+        headers = dict(request.get("headers") or {})
+        early = self._early_cookies.pop(ev.get("requestId", ""), None)
+        if early:
+            headers["cookie"] = early
+        if headers:
+            text = "\n".join(f"{k}: {v}" for k, v in list(headers.items())[:100])
+            self._emit(Channel.HEADER, url, text.encode("utf-8", "surrogatepass"), **common)
+        body = _post_body(request)
+        if body:
+            self._emit(Channel.BODY, url, body, **common)
+        elif request.get("hasPostData"):
+            task = asyncio.get_running_loop().create_task(self._fetch_post_data(ev["requestId"], url, common))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _fetch_post_data(self, request_id: str, url: str, common: dict[str, Any]) -> None:
+        try:
+            reply = await asyncio.wait_for(
+                self._cdp.send("Network.getRequestPostData", {"requestId": request_id}), CDP_CALL_TIMEOUT
+            )
+        except (PlaywrightError, TimeoutError):
+            return
+        data = reply.get("postData")
+        if isinstance(data, str):
+            self._emit(Channel.BODY, url, data.encode("utf-8", "surrogatepass"), **common)
+
+    def _on_request_extra(self, ev: dict[str, Any]) -> None:
+        """Headers the network stack added, the Cookie header among them."""
+        headers = {str(k).lower(): v for k, v in (ev.get("headers") or {}).items()}
+        cookie = headers.get("cookie")
+        if not cookie:
+            return
+        found = self._find_request(ev.get("requestId", ""))
+        if found is None:
+            if len(self._early_cookies) < 1000:
+                self._early_cookies[ev.get("requestId", "")] = str(cookie)
+            return
+        doc, req = found
+        self._emit(Channel.HEADER, req.url, f"cookie: {cookie}".encode("utf-8", "surrogatepass"),
+                   page=doc.name, resource_type=req.resource_type, method=req.method, initiator=req.initiator)
+
+    def _on_websocket(self, ev: dict[str, Any]) -> None:
+        initiator, _ = _initiator(ev.get("initiator"))
+        if len(self._websockets) < 200:
+            self._websockets[ev.get("requestId", "")] = (_cut(ev.get("url", "")), initiator)
+
+    def _on_websocket_frame(self, ev: dict[str, Any]) -> None:
+        url, initiator = self._websockets.get(ev.get("requestId", ""), ("", None))
+        response = ev.get("response") or {}
+        payload = str(response.get("payloadData") or "")
+        data = base64.b64decode(payload, validate=False) if response.get("opcode") == 2 else payload.encode(
+            "utf-8", "surrogatepass"
+        )
+        self._emit(Channel.WEBSOCKET, url, data, resource_type="websocket", initiator=initiator)
+
+    def _on_storage(self, ev: dict[str, Any]) -> None:
+        storage = ev.get("storageId") or {}
+        channel = Channel.LOCAL_STORAGE if storage.get("isLocalStorage") else Channel.SESSION_STORAGE
+        origin = str(storage.get("securityOrigin") or storage.get("storageKey") or "")
+        data = f"{ev.get('key', '')}={ev.get('newValue', '')}"
+        self._emit(channel, origin, data.encode("utf-8", "surrogatepass"))
+
+    async def record_cookies(self, timeout: float) -> None:
+        """Cookies the journey left in the browser (a skimmer's staging area), at its end."""
+        try:
+            reply = await asyncio.wait_for(self._cdp.send("Network.getCookies"), timeout)
+        except (PlaywrightError, TimeoutError):
+            return
+        for cookie in (reply.get("cookies") or [])[:500]:
+            data = f"{cookie.get('name', '')}={cookie.get('value', '')}"
+            self._emit(Channel.COOKIE, str(cookie.get("domain", "")), data.encode("utf-8", "surrogatepass"))
 
     def _find_request(self, request_id: str) -> tuple[_Doc, _Request] | None:
         for doc in reversed(self._order):

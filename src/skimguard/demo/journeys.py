@@ -6,19 +6,20 @@ from typing import Any
 
 from .shop import PSP, DemoShop
 
+# Personal data is the scan's canary identity (unique per run), so it can be found wherever it goes.
 CHECKOUT_ADDRESS = {
-    "#name": "山田 太郎",
-    "#postal": "100-0001",
-    "#address": "千代田1-1",
-    "#phone": "03-1234-5678",
-    "#email": "taro@example.test",
+    "#name": "{canary.name}",
+    "#postal": "{canary.postal_code}",
+    "#address": "{canary.address}",
+    "#phone": "{canary.phone}",
+    "#email": "{canary.email}",
 }
 REGISTRATION = {
-    "#reg-name": "佐藤 花子",
-    "#reg-address": "大阪府大阪市北区梅田1-2-3",
-    "#reg-phone": "06-1234-5678",
-    "#reg-email": "hanako@example.test",
-    "#reg-password": "Demo-Passw0rd!",
+    "#reg-name": "{canary.name}",
+    "#reg-address": "{canary.address}",
+    "#reg-phone": "{canary.phone}",
+    "#reg-email": "{canary.email}",
+    "#reg-password": "{canary.password}",
 }
 CARD_SELECTORS = {"number": "#card-number", "expiry": "#card-expiry", "cvc": "#card-cvc",
                   "name": "#card-name"}
