@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from enum import StrEnum
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
