@@ -9,20 +9,19 @@ The scenarios replay the two founding incidents of DESIGN.md §1.
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import json
 import re
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
+
+from skimguard.loopback import LoopbackServer
 
 SCENARIOS = ("clean", "vendor-script-tampered", "fake-payment-form", "registration-tampered",
              "header-weakened")
@@ -709,36 +708,10 @@ class ShopApp:
 # --------------------------------------------------------------------------- HTTP plumbing
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
+class _Server(LoopbackServer):
     def __init__(self, port: int, app: ShopApp) -> None:
         self.app = app
-        self.conns: set[socket.socket] = set()
-        self.conns_lock = threading.Lock()
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def process_request(self, request: socket.socket | tuple[bytes, socket.socket],
-                        client_address: Any) -> None:
-        if isinstance(request, socket.socket):
-            with self.conns_lock:
-                self.conns.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
-        with self.conns_lock:
-            self.conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Cut open (keep-alive or hanging) connections so no handler outlives the server."""
-        with self.conns_lock:
-            conns = list(self.conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+        super().__init__(port, _Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):

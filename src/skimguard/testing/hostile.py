@@ -6,14 +6,13 @@ handlers watch a stop event, so ``stop()`` returns quickly even while they are m
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import socket
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
+
+from skimguard.loopback import LoopbackServer
 
 HOST = "hostile.test"
 ALLOWED_HOSTS = (HOST, "127.0.0.1", "localhost")
@@ -66,36 +65,10 @@ def huge_length() -> int:
     return len(HUGE_HEAD) + HUGE_CHUNKS * len(huge_chunk()) + len(HUGE_TAIL)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
+class _Server(LoopbackServer):
     def __init__(self, port: int, stopping: threading.Event) -> None:
         self.stopping = stopping
-        self.conns: set[socket.socket] = set()
-        self.conns_lock = threading.Lock()
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def process_request(self, request: socket.socket | tuple[bytes, socket.socket],
-                        client_address: Any) -> None:
-        if isinstance(request, socket.socket):
-            with self.conns_lock:
-                self.conns.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
-        with self.conns_lock:
-            self.conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Cut open (keep-alive or hanging) connections so no handler outlives the server."""
-        with self.conns_lock:
-            conns = list(self.conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+        super().__init__(port, _Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):

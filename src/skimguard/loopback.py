@@ -1,0 +1,53 @@
+"""The HTTP server under the demo shop and the test servers: loopback only, threaded, stoppable.
+
+Each connection is tracked so that :meth:`LoopbackServer.close_connections` can cut keep-alive and
+hanging ones at stop; a client that goes away mid-request (browsers do) is not an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_Request = socket.socket | tuple[bytes, socket.socket]
+
+
+class LoopbackServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    block_on_close = False
+
+    def __init__(self, port: int, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.conns: set[socket.socket] = set()
+        self.conns_lock = threading.Lock()
+        super().__init__(("127.0.0.1", port), handler)
+
+    def process_request(self, request: _Request, client_address: Any) -> None:
+        if isinstance(request, socket.socket):
+            with self.conns_lock:
+                self.conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: _Request) -> None:
+        with self.conns_lock:
+            self.conns.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: _Request, client_address: Any) -> None:
+        """A browser closing its connection is normal; anything else is reported as usual."""
+
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+    def close_connections(self) -> None:
+        """Cut open (keep-alive, hanging or WebSocket) connections so no handler outlives the server."""
+        with self.conns_lock:
+            conns = list(self.conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
