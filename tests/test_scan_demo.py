@@ -80,7 +80,13 @@ def test_vendor_script_tampered(env: Env) -> None:
     assert high(result) == [
         ("SG102", "high", "payment", script, "collect.evil.test"),
         ("SG310", "critical", "payment", script, "collect.evil.test"),
+        ("SG501", "critical", "payment", script, "collect.evil.test"),
     ]
+    # Caught by the canary itself: the card number, expiry and CVC, base64 in an image URL.
+    stolen = next(f for f in result.findings if f.rule_id == "SG501")
+    assert stolen.evidence["channel"] == "url" and stolen.evidence["resource_type"] == "image"
+    assert set(stolen.evidence["values"]) >= {"card_number", "expiry", "cvc"}
+    assert "base64" in stolen.evidence["encoding_chains"][0]
     changed = next(f for f in result.findings if f.rule_id == "SG102")
     assert "collect.evil.test" in changed.evidence["new_hosts"]
     assert len(env.shop.collected) > before  # the skimmer really did send our test card out
@@ -92,15 +98,27 @@ def test_fake_payment_form(env: Env) -> None:
         ("SG301", "critical", "payment", None, "collect.evil.test"),
         ("SG303", "critical", "complete", None, None),
         ("SG306", "critical", "complete", None, "collect.evil.test"),
+        ("SG501", "critical", "payment", None, "collect.evil.test"),
     ]
+    posted = next(f for f in result.findings if f.rule_id == "SG501")
+    assert (posted.evidence["channel"], posted.evidence["method"]) == ("body", "POST")
     detour = next(f for f in result.findings if f.rule_id == "SG306")
     assert detour.evidence["redirect_chain"][0] == f"http://collect.evil.test:{env.shop.port}/pay"
 
 
 def test_registration_tampered(env: Env) -> None:
     result = env.scan("registration-tampered")
-    assert high(result) == [("SG310", "high", "register", None, "collect.evil.test")]
-    assert {f.rule_id for f in result.findings if f.page == "register"} == {"SG104", "SG310"}
+    page_url = f"http://shop.test:{env.shop.port}/member/register"
+    assert high(result) == [
+        ("SG310", "high", "register", None, "collect.evil.test"),
+        ("SG502", "critical", "register", page_url, "collect.evil.test"),
+    ]
+    assert {f.rule_id for f in result.findings if f.page == "register"} == {"SG104", "SG310", "SG502"}
+    leaked = next(f for f in result.findings if f.rule_id == "SG502")
+    assert set(leaked.evidence["values"]) == {"name", "address", "phone", "email", "password"}
+    # The evidence never holds the values themselves.
+    canary = result.captures[1].canary
+    assert canary is not None and canary.password not in str(leaked.evidence)
 
 
 def test_header_weakened(env: Env) -> None:

@@ -165,6 +165,9 @@ class Site(_Strict):
     name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
     base_url: str
     payment_hosts: list[str] = Field(default_factory=list)
+    # URL prefixes on the shop's own host that receive card data on purpose (server-side payment
+    # integrations); anywhere else on the own host, card data is a finding.
+    card_endpoints: list[str] = Field(default_factory=list)
     hosts: dict[str, str] = Field(default_factory=dict)
     block_unmapped_hosts: bool = False
     journeys: list[Journey] = Field(min_length=1)

@@ -276,6 +276,8 @@ class Outbound:
 
     @property
     def host(self) -> str:
+        if "://" not in self.destination:  # a cookie domain such as ".shop.test"
+            return self.destination.strip().lstrip(".").lower()
         return host_of(self.destination)
 
 

@@ -9,6 +9,7 @@ import pytest
 from skimguard.detect import registry
 from skimguard.detect.base import DetectContext, Rule
 from skimguard.detect.destinations import DestinationDetector
+from skimguard.detect.exfil import ExfilDetector
 from skimguard.detect.forms import FormDetector
 from skimguard.detect.headers import HeaderDetector
 from skimguard.detect.health import HealthDetector
@@ -67,6 +68,7 @@ def test_detectors_are_explicit_and_ordered() -> None:
         FormDetector,
         NavigationDetector,
         DestinationDetector,
+        ExfilDetector,
     ]
 
 
@@ -79,6 +81,7 @@ def test_rules_are_unique_documented_and_found_by_id() -> None:
         "SG201", "SG202", "SG203", "SG204",
         "SG301", "SG302", "SG303", "SG304", "SG305", "SG306",
         "SG310", "SG311",
+        "SG501", "SG502", "SG503", "SG504",
     ]  # fmt: skip
     for r in ALL_RULES:
         assert r.title and len(r.doc) > 100, r.id

@@ -324,7 +324,10 @@ class Recorder:
         """The URL, headers and body of a request, as data that left the page."""
         request = ev["request"]
         kind, method = rtype.lower(), str(request.get("method") or "GET")[:16]
-        common: dict[str, Any] = {"page": doc.name, "resource_type": kind, "method": method, "initiator": initiator}
+        # A navigation or form post is sent by the page showing, not by the one it loads.
+        sender = self._current if kind == "document" and ev.get("frameId") == self._main_frame_id else doc
+        page = (sender or doc).name
+        common: dict[str, Any] = {"page": page, "resource_type": kind, "method": method, "initiator": initiator}
         if not url.startswith("data:"):
             self._emit(Channel.URL, url, url.encode("utf-8", "surrogatepass"), **common)
         headers = dict(request.get("headers") or {})

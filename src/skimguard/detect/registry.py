@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from skimguard.detect.base import DetectContext, Detector, Rule, clip
 from skimguard.detect.destinations import DestinationDetector
+from skimguard.detect.exfil import ExfilDetector
 from skimguard.detect.forms import FormDetector
 from skimguard.detect.headers import HeaderDetector
 from skimguard.detect.health import HealthDetector
@@ -60,6 +61,7 @@ DETECTORS: tuple[Detector, ...] = (
     FormDetector(),
     NavigationDetector(),
     DestinationDetector(),
+    ExfilDetector(),
 )
 
 ALL_RULES: tuple[Rule, ...] = tuple(
