@@ -370,9 +370,13 @@ class Finding:
 
     @property
     def content_hash(self) -> str:
-        """Changes when the finding's substance changes (used to re-alert on a changed finding)."""
+        """Changes when the finding's substance changes (used to re-alert on a changed finding).
+
+        Evidence keys that start with ``_`` are details of one sighting (the scan's canary tag, a
+        request count) and do not count as a change."""
+        substance = {k: v for k, v in self.evidence.items() if not k.startswith("_")}
         raw = json.dumps(
-            [self.severity.label, self.title, self.destination, self.script_url, dict(self.evidence)],
+            [self.severity.label, self.title, self.destination, self.script_url, substance],
             sort_keys=True,
             default=str,
             ensure_ascii=False,

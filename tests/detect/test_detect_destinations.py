@@ -60,7 +60,7 @@ def test_new_post_destination_from_the_card_page_is_critical() -> None:
         "initiators": [VENDOR_URL],
         "sends_data": True,
         "long_query_beacon": False,
-        "requests": 1,
+        "_requests": 1,
         "trusted_host": False,
     }
 

