@@ -127,3 +127,14 @@ def test_expiry_format_pads() -> None:
 def test_unknown_brand() -> None:
     with pytest.raises(KeyError):
         new_canary_card(NOW, brand="diners")
+
+
+def test_canary_short_values_never_hide_inside_long_ones() -> None:
+    from skimguard.canary import new_canary
+
+    for _ in range(300):
+        c = new_canary(NOW)
+        longs = c.card_number + "|" + "".join(ch for ch in c.phone + c.postal_code if ch.isdigit())
+        assert c.cvc not in longs
+        assert f"{c.exp_month:02d}{c.exp_year % 100:02d}" not in longs
+        assert luhn_valid(c.card_number) and c.tag in c.email and c.tag in c.password

@@ -75,8 +75,16 @@ def new_canary(now: datetime, *, brand: str = "visa", email_domain: str = CANARY
     The random ``tag`` appears in the e-mail, password, names and address, so any of them found
     anywhere later (a collector, a log, a breach dump) names the run that typed it.
     """
-    card = new_canary_card(now, brand=brand)
     tag = "".join(secrets.choice(_TAG_ALPHABET) for _ in range(6))
+    phone, postal = f"090-{digits(4)}-{digits(4)}", f"1{digits(2)}-{digits(4)}"
+    # The short values (CVC, expiry) must not occur inside the long ones, or a hit on the card
+    # number or the phone would also claim them.
+    longer = "".join(c for c in phone + postal if c.isdigit())
+    while True:
+        card = new_canary_card(now, brand=brand)
+        exp_digits = f"{card.exp_month:02d}{card.exp_year % 100:02d}"
+        if not any(short in card.number + "|" + longer for short in (card.cvc, exp_digits)):
+            break
     return CanaryIdentity(
         tag=tag,
         card_number=card.number,
@@ -85,8 +93,8 @@ def new_canary(now: datetime, *, brand: str = "visa", email_domain: str = CANARY
         cvc=card.cvc,
         holder=f"TARO {tag.upper()}",
         email=f"taro.{tag}@{email_domain}",
-        phone=f"090-{digits(4)}-{digits(4)}",
-        postal_code=f"1{digits(2)}-{digits(4)}",
+        phone=phone,
+        postal_code=postal,
         address=f"千代田区神田{secrets.randbelow(9) + 1}-{secrets.randbelow(30) + 1} {tag}ビル",
         password=f"Sg-{tag}-{digits(4)}!",
         name=f"山田 {tag}",
