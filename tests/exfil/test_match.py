@@ -378,3 +378,32 @@ def test_amex_grouping() -> None:
     amex = Matcher([CanaryValue("card_number", "378282246310005")])
     assert found("n=3782 822463 10005", amex) == [("card_number", ("needle:digits-spaced",))]
     assert found("n=3782-822463-10005", amex) == [("card_number", ("needle:digits-dashed",))]
+
+
+def test_identical_header_blocks_each_report_with_their_own_offset() -> None:
+    block = f"Host: shop.test\r\nReferer: https://shop.test/?cc={CARD}\r\nAccept: */*\r\n"
+    other = f"Host: cdn.shop.test\r\nReferer: https://shop.test/?cc={CARD}\r\n"
+    items = [block.encode(), b"plain", other.encode(), block.encode(), b"plain"]
+    assert [(h.item, h.value, h.chain, h.offset) for h in MATCHER.search(items)] == [
+        (0, "card_number", (), block.index(CARD)),
+        (2, "card_number", (), other.index(CARD)),
+        (3, "card_number", (), block.index(CARD)),
+    ]
+
+
+def test_lone_carriage_returns_are_not_line_breaks() -> None:
+    # "\r" without "\n": searched as one text, so the short values count next to the card
+    assert found(f"a=1\rcc={CARD}\rexp=07/29\rcvc=418\rname=TARO QMVZKD") == card_set()
+
+
+def test_php_style_escaped_quotes_and_slashes_only() -> None:
+    assert found(f'{{"u": "https:\\/\\/x.test\\/?cc={CARD}"}}') == [("card_number", ())]
+    assert found(f'{{"q": "say \\"{JOINED}\\""}}') == card_set()
+    assert found('{"a": "line\\nbreak", "b": "TARO\\"QMVZKD"}') == []  # escapes, but no value behind them
+    assert found('{"h": "TARO\\/QMVZKD", "n": "TARO QMVZKD"}') == [("holder", ())]
+
+
+def test_hex_escapes_after_unicode_escapes() -> None:
+    escaped = "".join(f"\\x{b:02x}" for b in JOINED.encode())
+    body = f'{{"t": "\\u5c71\\u7530", "d": "{escaped}", "p": "\\/x"}}'
+    assert found(body) == card_set("json")

@@ -31,7 +31,10 @@ which a long value was found in clear (a hash does not count); for a line of a r
 whole item counts. Reversed needles shorter than 15 bytes are looked for the same way: a skimmer
 reverses a whole payload, not a lone short field.
 
-Speed: everything per byte runs in C. The distinct candidate texts of one layer are joined into
+Speed: everything per byte runs in C. Each distinct item is looked at once (identical header blocks
+recur from request to request); texts without ``%`` or ``\\`` skip normalization; two-byte escapes
+are looked for with a regex (C's ``memchr`` finds single bytes, a two-byte ``find`` is slower than
+the regex engine's prefix scan). The distinct candidate texts of one layer are joined into
 one buffer (NUL-separated). Needles of 15 bytes or more pass one gate: the buffer's 8-byte blocks
 against a set of the needles' 8-byte grams (a 15-byte needle always covers a whole block), then
 ``find`` for the few needles whose grams matched; shorter needles get one search each. Base64
@@ -261,6 +264,11 @@ _JSON_ESC = re.compile(
     rb"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|(.))",
     re.S,
 )
+_JSON_UX = re.compile(rb"\\[ux]")  # \uXXXX or \xXX somewhere
+_JSON_SQ = re.compile(rb'\\[/"]')  # \/ or \" somewhere
+_JSON_SLASH = re.compile(rb"\\/")
+_JSON_QUOTE = re.compile(rb'\\"')
+_JSON_X = re.compile(rb"\\x")
 _JSON_SIMPLE = {b"n": b"\n", b"t": b"\t", b"r": b"\r", b"b": b"\b", b"f": b"\f"}
 _CC_GATE = re.compile(rb"DD, ?DD")  # on the _CC_CLASS view: two numbers around a comma
 _CC_LIST = re.compile(rb"\d{1,7}(?:[ \t]*,[ \t]*\d{1,7}){%d,}" % (MIN_CHARCODES - 1))
@@ -288,13 +296,25 @@ def _json_repl(m: re.Match[bytes]) -> bytes:
     return _JSON_SIMPLE.get(char, char)
 
 
+def _unslash(text: bytes) -> bytes:
+    """``\\/`` and ``\\"`` unescaped; each replace only when there is one (a regex finds two bytes
+    faster than ``in`` / ``replace`` do)."""
+    if _JSON_SLASH.search(text) is not None:
+        text = text.replace(b"\\/", b"/")
+    if _JSON_QUOTE.search(text) is not None:
+        text = text.replace(b'\\"', b'"')
+    return text
+
+
 def _json_unescape(text: bytes) -> bytes | None:
     """JSON / JavaScript string escapes; None when there are none."""
     if b"\\" not in text:
         return None
     out = None
-    if b"\\u" not in text and b"\\x" not in text:  # PHP-style \/ and quotes only
-        out = text.replace(b"\\/", b"/").replace(b'\\"', b'"')
+    if _JSON_UX.search(text) is None:  # PHP-style \/ and quotes only (one pass: a regex, not four finds)
+        if _JSON_SQ.search(text) is None:
+            return None
+        out = _unslash(text)
     elif text.isascii():  # the common case: \uXXXX in C, then the simple escapes
         try:
             decoded = text.decode("raw_unicode_escape")
@@ -305,8 +325,8 @@ def _json_unescape(text: bytes) -> bytes | None:
                 out = decoded.encode()
             except UnicodeEncodeError:  # surrogate pairs, as JSON spells non-BMP characters
                 out = decoded.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace").encode()
-            out = out.replace(b"\\/", b"/").replace(b'\\"', b'"')
-            if b"\\x" in out:
+            out = _unslash(out)
+            if _JSON_X.search(out) is not None:
                 out = _JSON_ESC.sub(_json_repl, out, count=MAX_JSON_ESCAPES)
     if out is None:
         out = _JSON_ESC.sub(_json_repl, text, count=MAX_JSON_ESCAPES)
@@ -448,16 +468,19 @@ def _find_runs(buf: bytes, codec: _RunCodec) -> tuple[list[int], list[bytes]]:
     """Where runs of ``codec.min_run`` or more alphabet characters start, and the runs."""
     cls = buf.translate(codec.cls) + b"."
     find = cls.find
-    key = b"A" * codec.min_run
+    least = codec.min_run
+    key = b"A" * least
     firsts: list[int] = []
-    ends: list[int] = []
+    pieces: list[bytes] = []
+    first = firsts.append
+    piece = pieces.append
     pos = find(key)
     while pos >= 0:  # the one loop per run: keep it tight
-        end = find(b".", pos)
-        firsts.append(pos)
-        ends.append(end)
+        end = find(b".", pos + least)
+        first(pos)
+        piece(buf[pos:end])
         pos = find(key, end)
-    return firsts, list(map(buf.__getitem__, map(slice, firsts, ends)))
+    return firsts, pieces
 
 
 def _decode_runs(codec: _RunCodec, runs: list[bytes]) -> list[_Found]:
@@ -510,6 +533,9 @@ class _Cand:
         """Percent-decode and unescape, as often as something is left (double encoding), at most
         ``rounds`` steps (each one counts in the chain)."""
         text = self.raw
+        if b"%" not in text and b"\\" not in text:  # the common case: nothing to decode
+            self.text, self.stages, self.labels = text, (text,), ()
+            return
         stages = [text]
         labels: list[str] = []
         while len(labels) < rounds:
@@ -556,10 +582,17 @@ class _Layer:
 class _Search:
     """One :meth:`Matcher.search` call: best hits, budgets, the candidates of every layer."""
 
-    def __init__(self, matcher: Matcher, datas: list[bytes], splits: list[list[bytes] | None]) -> None:
+    def __init__(
+        self,
+        matcher: Matcher,
+        datas: list[bytes],
+        splits: list[list[bytes] | None],
+        blocks: list[tuple[list[bytes], list[int]]],
+    ) -> None:
         self.m = matcher
         self.datas = datas  # items as searched (cut to max_item_bytes)
         self.splits = splits  # items searched line by line: their CRLF lines
+        self.blocks = blocks  # the distinct ones: lines, and the items that are this block
         self.best: dict[tuple[int, int], tuple[_Rank, Hit]] = {}
         self.budget = [max(DECODE_BUDGET_FACTOR * len(d), MIN_DECODE_BUDGET) for d in datas]
         self.inflated = [0] * len(datas)
@@ -579,11 +612,13 @@ class _Search:
             if self.line_index is None and self.lookups < _LINE_LOOKUPS:
                 self.lookups += 1
                 line = cand.raw
-                cand.origins += [
-                    (i, (), self.datas[i].find(line))
-                    for i, lines in enumerate(self.splits)
-                    if lines is not None and line in lines
-                ]
+                found: list[_Origin] = []
+                for block, members in self.blocks:  # identical items: one look, one offset
+                    if line in block:
+                        at = self.datas[members[0]].find(line)
+                        found += [(i, (), at) for i in members]
+                found.sort()  # in item order, as a scan of the items gives them
+                cand.origins += found
             else:
                 if self.line_index is None:
                     self.line_index = {}
@@ -640,7 +675,7 @@ class _Search:
         candidates: set[int] = set()
         whole = len(low) // _GRAM * _GRAM
         if whole:
-            for gram in m.grams.intersection(memoryview(low)[:whole].cast("q")):
+            for gram in m.grams.intersection(memoryview(low)[:whole].cast("Q")):
                 candidates.update(m.gram_needles[gram])
         for index in sorted(candidates):
             needle = m.needles[index]
@@ -750,11 +785,11 @@ class _Search:
         found = _decode_runs(_B64, [r for r in runs if not (r.islower() or r.isdigit())])
         # hex, inside the distinct base64 runs
         joined = b"\x00".join(runs)
-        inside = [0, *accumulate(len(r) + 1 for r in runs)]
         hex_firsts, hex_pieces = _find_runs(joined, _HEX)
         if hex_pieces:
             hex_found = _decode_runs(_HEX, list(dict.fromkeys(hex_pieces)))
             if hex_found:
+                inside = [0, *accumulate(len(r) + 1 for r in runs)]
                 holders: dict[bytes, list[bytes]] = {}
                 for piece, first in zip(hex_pieces, hex_firsts, strict=True):
                     holders.setdefault(piece, []).append(runs[bisect_right(inside, first) - 1])
@@ -852,7 +887,7 @@ class Matcher:
             data = needles[i].data.lower()
             if len(data) >= _LONG:
                 for at in range(len(data) - _GRAM + 1):
-                    grams.setdefault(struct.unpack("q", data[at : at + _GRAM])[0], set()).add(i)
+                    grams.setdefault(struct.unpack("Q", data[at : at + _GRAM])[0], set()).add(i)
         self.gram_needles = {g: tuple(sorted(ids)) for g, ids in grams.items()}
         self.grams = frozenset(grams)
 
@@ -868,31 +903,41 @@ class Matcher:
         datas: list[bytes] = []
         splits: list[list[bytes] | None] = []
         roots: dict[bytes, _Cand] = {}
+        # one look per distinct item (static GETs repeat their header blocks): its lines, or its root
+        known: dict[bytes, int | _Cand] = {}  # a split item: the number of its block
+        blocks: list[tuple[list[bytes], list[int]]] = []  # distinct split items: lines, and the items
+        limit = self.max_item_bytes
         for index, raw in enumerate(items):
             data = raw if type(raw) is bytes else bytes(raw)
-            if len(data) > self.max_item_bytes:  # keep head and tail
-                half = self.max_item_bytes // 2
+            if len(data) > limit:  # keep head and tail
+                half = limit // 2
                 data = data[:half] + b"\x00" + data[-half:]
             datas.append(data)
-            head = data[:_SNIFF]
-            textual = _is_text(head)
-            inflate = data.startswith(_MAGICS) or not textual
-            if textual and not inflate and b"\r\n" in head:
-                splits.append(data.split(b"\r\n"))
-                continue
-            splits.append(None)
-            cand = roots.get(data)
-            if cand is None:
-                cand = roots[data] = _Cand(data, [], textual=textual, inflate=inflate)
-            cand.origins.append((index, (), 0))
-        for line in dict.fromkeys(chain.from_iterable(lines for lines in splits if lines is not None)):
+            seen = known.get(data)
+            if seen is None:
+                head = data[:_SNIFF]
+                textual = _is_text(head)
+                inflate = data.startswith(_MAGICS) or not textual
+                if textual and not inflate and b"\r" in head and b"\r\n" in head:  # memchr first
+                    seen = known[data] = len(blocks)
+                    blocks.append((data.split(b"\r\n"), []))
+                else:
+                    seen = known[data] = roots[data] = _Cand(data, [], textual=textual, inflate=inflate)
+            if isinstance(seen, int):
+                lines, members = blocks[seen]
+                splits.append(lines)
+                members.append(index)
+            else:
+                splits.append(None)
+                seen.origins.append((index, (), 0))
+        for line in dict.fromkeys(chain.from_iterable(lines for lines, _ in blocks)):
             if line:
                 cand = roots.get(line)
                 if cand is None:
                     roots[line] = _Cand(line, [], line=True)
                 else:
                     cand.line = True
-        run = _Search(self, datas, splits)
+        run = _Search(self, datas, splits, blocks)
         run.layers[0] = roots
         for depth in range(self.max_depth + 1):
             texts = list(run.layers[depth].values())
