@@ -282,6 +282,23 @@ class Outbound:
 
 
 @dataclass(frozen=True)
+class HookEvent:
+    """One thing a page script did, reported by the runtime-attribution hooks (``hooks.js``).
+
+    ``kind`` is ``field-read`` (a card field's value read), ``listener`` (a key/input/change/blur
+    listener added to a card field) or ``sink`` (data about to leave: ``detail["kind"]`` says how,
+    ``detail["url"]`` where). ``script_url`` is the script on the stack that did it ('' unknown).
+    """
+
+    kind: str
+    script_url: str
+    page: str = ""  # name of the page showing when it happened
+    step: int | None = None  # journey step (0-based) running when it happened
+    detail: Mapping[str, str] = field(default_factory=dict)
+    target_host: str = ""  # host of detail["url"] for sinks
+
+
+@dataclass(frozen=True)
 class Capture:
     """Everything one journey run saw. Plain data: detectors and tests need no browser."""
 
@@ -298,6 +315,8 @@ class Capture:
     # What left the page, searched for the canary; not stored, not in the JSON output.
     outbound: tuple[Outbound, ...] = field(default=(), repr=False, compare=False)
     canary: CanaryIdentity | None = None
+    # What page scripts did, from the runtime-attribution hooks, in order; not stored either.
+    events: tuple[HookEvent, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)

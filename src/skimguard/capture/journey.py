@@ -157,6 +157,7 @@ class JourneyRunner:
             bodies=dict(recorder.bodies),
             user_agent=self.user_agent,
             outbound=tuple(recorder.outbound),
+            events=tuple(recorder.events),
             canary=self.canary,
         )
 

@@ -17,6 +17,8 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import json
+import secrets
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -31,16 +33,21 @@ from skimguard.models import (
     FieldRecord,
     FormRecord,
     FrameRecord,
+    HookEvent,
     Outbound,
     PageCapture,
     Problem,
     RequestRecord,
     ScriptKind,
     ScriptRecord,
+    host_of,
+    origin_of,
 )
 
 DOM_JS = resources.files("skimguard.capture").joinpath("dom.js").read_text("utf-8")
+HOOKS_JS = resources.files("skimguard.capture").joinpath("hooks.js").read_text("utf-8")
 HOOK_URL_PREFIX = "skimguard:"  # our own init scripts carry //# sourceURL=skimguard:...
+BINDING_PLACEHOLDER = "__SKIMGUARD_BINDING__"
 
 MAX_URL = 4096
 MAX_REQUESTS_PER_PAGE = 3000
@@ -51,6 +58,10 @@ MAX_OUTBOUND_ITEM = 1024 * 1024  # bytes of one request body / frame / storage v
 MAX_OUTBOUND_BYTES = 32 * 1024 * 1024  # all of them in one journey
 MAX_POST_DATA_INLINE = 65536  # CDP sends bodies up to this size with the request event
 CDP_CALL_TIMEOUT = 5.0
+MAX_HOOK_PAYLOAD = 80 * 1024  # one binding call (a postMessage payload is cut to 64 KiB in the page)
+MAX_HOOK_EVENTS = 20000  # per journey (the page side stops at 2,000 per document)
+MAX_HOOK_DETAIL = 300
+HOOK_KINDS = frozenset({"field-read", "listener", "sink"})
 
 SECURITY_RELEVANT_SCHEMES = ("http", "https", "ws", "wss")
 
@@ -177,6 +188,8 @@ class Recorder:
         self.bodies: dict[str, bytes] = {}
         self._body_bytes = 0
         self.outbound: list[Outbound] = []
+        self.events: list[HookEvent] = []
+        self._binding = f"sg{secrets.token_hex(8)}"  # random per scan: pages cannot guess it
         self._outbound_bytes = 0
         self._step: int | None = None
         self._websockets: dict[str, tuple[str, str | None]] = {}  # request id -> (url, initiator)
@@ -199,10 +212,18 @@ class Recorder:
         cdp.on("Network.webSocketFrameSent", self._on_websocket_frame)
         cdp.on("DOMStorage.domStorageItemAdded", self._on_storage)
         cdp.on("DOMStorage.domStorageItemUpdated", self._on_storage)
+        cdp.on("Runtime.bindingCalled", self._on_binding)
         await cdp.send("Page.enable")
         tree = await cdp.send("Page.getFrameTree")
         self._main_frame_id = tree["frameTree"]["frame"]["id"]
         await cdp.send("Runtime.enable")
+        # Runtime attribution: hooks.js in every frame's main world before any page script,
+        # reporting through a binding it takes from window and deletes at once.
+        await cdp.send("Runtime.addBinding", {"name": self._binding})
+        await cdp.send(
+            "Page.addScriptToEvaluateOnNewDocument",
+            {"source": HOOKS_JS.replace(BINDING_PLACEHOLDER, self._binding)},
+        )
         await cdp.send("Network.enable", {"maxPostDataSize": MAX_POST_DATA_INLINE})
         await cdp.send("DOMStorage.enable")
         # Requests must reach the network (and our recorder), not a service worker's cache.
@@ -276,6 +297,10 @@ class Recorder:
                 doc.dropped_requests += 1
                 return
             self._record_request(ev, doc, url, rtype, initiator)
+            if rtype == "Document" and itype == "script" and initiator:
+                # location.href/assign/replace cannot be hooked in the page: CDP names the script.
+                sender = self._current if frame_id == self._main_frame_id else doc
+                self._add_event("sink", initiator, {"kind": "navigation", "url": url}, (sender or doc).name)
             doc.requests[rid] = _Request(
                 url=url,
                 method=_cut(request.get("method") or "GET", 16),
@@ -355,6 +380,53 @@ class Recorder:
         data = reply.get("postData")
         if isinstance(data, str):
             self._emit(Channel.BODY, url, data.encode("utf-8", "surrogatepass"), **common)
+
+    # ---------------------------------------------------------------------------- runtime hooks
+
+    def _on_binding(self, ev: dict[str, Any]) -> None:
+        """One report of hooks.js: a HookEvent, or a postMessage payload that becomes Outbound."""
+        if ev.get("name") != self._binding:
+            return
+        _, is_default = self._contexts.get(int(ev.get("executionContextId", -1)), ("", False))
+        payload = ev.get("payload")
+        if not is_default or not isinstance(payload, str) or len(payload) > MAX_HOOK_PAYLOAD:
+            return
+        try:
+            msg = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(msg, dict) or not isinstance(msg.get("d"), dict):
+            return
+        kind, script = str(msg.get("k") or ""), _cut(msg.get("s") or "")
+        detail = {
+            _cut(k, 40): _cut(v, MAX_URL if k == "url" else MAX_HOOK_DETAIL)
+            for k, v in list(msg["d"].items())[:12]
+            if isinstance(v, str | int | float | bool)
+        }
+        if kind == "message":  # data posted into this frame by another window
+            data = msg.get("data")
+            if isinstance(data, str):
+                target = origin_of(detail.get("url")) or detail.get("url", "")
+                self._emit(Channel.POSTMESSAGE, target, data.encode("utf-8", "surrogatepass"),
+                           resource_type="postmessage")
+        elif kind in HOOK_KINDS:
+            self._add_event(kind, script, detail)
+
+    def _add_event(self, kind: str, script: str, detail: dict[str, str], page: str | None = None) -> None:
+        if len(self.events) >= MAX_HOOK_EVENTS:
+            return
+        if page is None:
+            page = self._current.name if self._current else ""
+        self.events.append(
+            HookEvent(
+                kind=kind,
+                script_url=_strip_fragment(script),
+                page=page,
+                step=self._step,
+                detail=detail,
+                target_host=host_of(detail.get("url")) if kind == "sink" else "",
+            )
+        )
 
     def _on_request_extra(self, ev: dict[str, Any]) -> None:
         """Headers the network stack added, the Cookie header among them."""
