@@ -26,6 +26,7 @@ pytestmark = pytest.mark.browser
 EVIL = "collect.evil.test"
 ALL4 = ["card_number", "cvc", "expiry", "holder"]
 NO_HOLDER = ["card_number", "cvc", "expiry"]
+SCRIPT = "{script}"
 
 # case -> (exfil findings as (rule, severity, page, subject)), first encoding chain, values sent
 EXPECTED: dict[str, tuple[list[tuple[str, str, str, str]], str | None, list[str] | None]] = {
@@ -36,8 +37,13 @@ EXPECTED: dict[str, tuple[list[tuple[str, str, str, str]], str | None, list[str]
     "websocket-b64-click": ([("SG501", "critical", "payment", f"{EVIL}|websocket")], "base64", ALL4),
     "form-b64-click": ([("SG501", "critical", "payment", f"{EVIL}|body")], None, ALL4),
     "navigation-b64-click": ([("SG501", "critical", "payment", f"{EVIL}|url")], None, ALL4),
-    # postMessage itself is not on the wire; the frame that receives it forwards it, and that is.
-    "postmessage-b64-click": ([("SG501", "critical", "payment", f"{EVIL}|url")], None, ALL4),
+    # postMessage is not on the wire, but the runtime hooks record what the attacker's frame
+    # received (an Outbound on the postMessage channel); the frame then forwards it, on the wire.
+    "postmessage-b64-click": (
+        [("SG501", "critical", "payment", f"{EVIL}|postMessage"), ("SG501", "critical", "payment", f"{EVIL}|url")],
+        None,
+        ALL4,
+    ),
     "localstorage-b64-blur": (
         [("SG501", "critical", "payment", f"{EVIL}|url"), ("SG504", "high", "payment", "shop.test|localStorage")],
         None,
@@ -62,14 +68,15 @@ EXPECTED: dict[str, tuple[list[tuple[str, str, str, str]], str | None, list[str]
     "image-b64-urlgate": ([("SG501", "critical", "payment", f"{EVIL}|url")], "base64", ALL4),
     "image-b64-once": ([("SG501", "critical", "payment", f"{EVIL}|url")], "base64", ALL4),
     "image-b64-webdriver": ([("SG501", "critical", "payment", f"{EVIL}|url")], "base64", ALL4),
+    # Encrypted on the wire: only runtime attribution (field read + send by the same script) convicts
+    # it. SCRIPT stands for the case's own script URL (the lab's port is chosen at run time).
+    "image-aes-click": ([("SG510", "high", "payment", f"{SCRIPT}|{EVIL}")], None, None),
     "benign-token": ([], None, None),
     "benign-analytics": ([], None, None),
     "benign-validator": ([], None, None),
     "benign-replay": ([], None, None),
     "benign-psp-fields": ([], None, None),
 }
-# Encrypted on the wire: only runtime attribution (field read + send by the same script) convicts it.
-NOT_ON_THE_WIRE = {"image-aes-click"}
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +108,7 @@ def lab_findings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ski
 
 
 def test_the_matrix_covers_every_case() -> None:
-    assert set(EXPECTED) | NOT_ON_THE_WIRE == set(CASES)
+    assert set(EXPECTED) == set(CASES)
     assert {c for c, case in CASES.items() if not case.malicious} == {c for c in EXPECTED if c.startswith("benign")}
 
 
@@ -110,7 +117,8 @@ def test_case(lab_findings: tuple[SkimmerLab, dict[str, list[Finding]]], case: s
     lab, found = lab_findings
     findings, chain, values = EXPECTED[case]
     exfil = [f for f in found[case] if f.category is Category.EXFIL]
-    assert sorted((f.rule_id, f.severity.label, f.page or "", f.subject) for f in exfil) == sorted(findings)
+    expected = [(r, sev, page, subject.replace(SCRIPT, lab.script_url(case))) for r, sev, page, subject in findings]
+    assert sorted((f.rule_id, f.severity.label, f.page or "", f.subject) for f in exfil) == sorted(expected)
     if not CASES[case].malicious:
         assert found[case] == [] or all(f.severity.label in ("info", "low") for f in found[case])
         return
@@ -121,3 +129,7 @@ def test_case(lab_findings: tuple[SkimmerLab, dict[str, list[Finding]]], case: s
         assert main.evidence["values"] == values
     if main.rule_id == "SG501" and CASES[case].channel not in ("postmessage", "form", "navigation"):
         assert main.script_url == lab.script_url(case)  # the initiator: the skimmer's own script
+    if main.rule_id == "SG510":
+        assert main.script_url == lab.script_url(case) and main.destination == EVIL
+        assert {f["role"] for f in main.evidence["fields_read"]} == {"number", "expiry", "cvc", "holder"}
+        assert main.evidence["sink_kinds"] == ["image"]

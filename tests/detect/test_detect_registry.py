@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 import pytest
 
 from skimguard.detect import registry
+from skimguard.detect.attribution import AttributionDetector
 from skimguard.detect.base import DetectContext, Rule
 from skimguard.detect.destinations import DestinationDetector
 from skimguard.detect.exfil import ExfilDetector
@@ -69,6 +70,7 @@ def test_detectors_are_explicit_and_ordered() -> None:
         NavigationDetector,
         DestinationDetector,
         ExfilDetector,
+        AttributionDetector,
     ]
 
 
@@ -81,7 +83,7 @@ def test_rules_are_unique_documented_and_found_by_id() -> None:
         "SG201", "SG202", "SG203", "SG204",
         "SG301", "SG302", "SG303", "SG304", "SG305", "SG306",
         "SG310", "SG311",
-        "SG501", "SG502", "SG503", "SG504",
+        "SG501", "SG502", "SG503", "SG504", "SG510",
     ]  # fmt: skip
     for r in ALL_RULES:
         assert r.title and len(r.doc) > 100, r.id

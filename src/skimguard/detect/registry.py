@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from skimguard.detect.attribution import AttributionDetector
 from skimguard.detect.base import DetectContext, Detector, Rule, clip
 from skimguard.detect.destinations import DestinationDetector
 from skimguard.detect.exfil import ExfilDetector
@@ -62,6 +63,7 @@ DETECTORS: tuple[Detector, ...] = (
     NavigationDetector(),
     DestinationDetector(),
     ExfilDetector(),
+    AttributionDetector(),
 )
 
 ALL_RULES: tuple[Rule, ...] = tuple(
