@@ -197,7 +197,9 @@ class JourneyRunner:
                     return
             if step.page and not recorder.navigated_in_step:
                 recorder.label_current(step.page)
-            await self._snapshot(page, recorder)
+            # Forms and frames are read after steps that can change the document, and at the end.
+            if step.action in SETTLE_AFTER or index == len(steps) - 1:
+                await self._snapshot(page, recorder)
 
     async def _snapshot(self, page: Page, recorder: Recorder) -> None:
         if self._closed or self._crashed:
