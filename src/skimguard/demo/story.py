@@ -89,7 +89,7 @@ async def _story(shop: DemoShop, config: Config, store: Store, attacks: Sequence
 
         for step, attack in enumerate(attacks, start=3):
             console.rule(f"[bold]{step}. Attack: {attack}")
-            console.print(Panel(ATTACKS[attack], expand=False))
+            console.print(Panel(ATTACKS[attack], expand=False), soft_wrap=False)
             before = len(shop.collected)
             shop.set_scenario(attack)
             try:
