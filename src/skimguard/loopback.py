@@ -24,7 +24,27 @@ class LoopbackServer(ThreadingHTTPServer):
     def __init__(self, port: int, handler: type[BaseHTTPRequestHandler]) -> None:
         self.conns: set[socket.socket] = set()
         self.conns_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
         super().__init__(("127.0.0.1", port), handler)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    def serve_in_background(self, name: str) -> None:
+        """Serve from a daemon thread (named ``name:port``) until :meth:`stop`."""
+        self._thread = threading.Thread(
+            target=self.serve_forever, args=(0.1,), name=f"{name}:{self.port}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop serving, cut open connections, release the port, and wait for the thread."""
+        self.shutdown()
+        self.close_connections()
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def process_request(self, request: _Request, client_address: Any) -> None:
         if isinstance(request, socket.socket):

@@ -768,30 +768,22 @@ class DemoShop:
         self._wanted_port = port
         self._app = ShopApp(scenario)
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def start(self) -> DemoShop:
         with self._lock:
             if self._server is None:
                 server = _Server(self._wanted_port, self._app)
-                self._app.port = server.server_address[1]
-                self._thread = threading.Thread(target=server.serve_forever, args=(0.1,),
-                                                name=f"demo-shop:{self._app.port}", daemon=True)
-                self._thread.start()
+                self._app.port = server.port
+                server.serve_in_background("demo-shop")
                 self._server = server
         return self
 
     def stop(self) -> None:
         with self._lock:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
+            server, self._server = self._server, None
         if server is not None:
-            server.shutdown()
-            server.close_connections()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=2)
+            server.stop()
 
     def __enter__(self) -> DemoShop:
         return self.start()

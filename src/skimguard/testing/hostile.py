@@ -170,7 +170,6 @@ class HostileServer:
         self._port = 0
         self._stopping = threading.Event()
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def start(self) -> HostileServer:
@@ -178,23 +177,16 @@ class HostileServer:
             if self._server is None:
                 self._stopping = threading.Event()
                 self._server = _Server(self._wanted_port, self._stopping)
-                self._port = self._server.server_address[1]
-                self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,),
-                                                name=f"hostile:{self._port}", daemon=True)
-                self._thread.start()
+                self._port = self._server.port
+                self._server.serve_in_background("hostile")
         return self
 
     def stop(self) -> None:
         with self._lock:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
+            server, self._server = self._server, None
         self._stopping.set()
         if server is not None:
-            server.shutdown()
-            server.close_connections()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=1)
+            server.stop(timeout=1)
 
     def __enter__(self) -> HostileServer:
         return self.start()

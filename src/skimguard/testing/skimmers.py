@@ -932,7 +932,6 @@ class SkimmerLab:
         self._lab = _Lab()
         self._stopping = threading.Event()
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def start(self) -> SkimmerLab:
@@ -940,24 +939,17 @@ class SkimmerLab:
             if self._server is None:
                 self._stopping = threading.Event()
                 server = _Server(self._wanted_port, self._lab, self._stopping)
-                self._lab.port = server.server_address[1]
-                self._thread = threading.Thread(target=server.serve_forever, args=(0.1,),
-                                                name=f"skimmer-lab:{self._lab.port}", daemon=True)
-                self._thread.start()
+                self._lab.port = server.port
+                server.serve_in_background("skimmer-lab")
                 self._server = server
         return self
 
     def stop(self) -> None:
         with self._lock:
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
+            server, self._server = self._server, None
         self._stopping.set()
         if server is not None:
-            server.shutdown()
-            server.close_connections()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=1)
+            server.stop(timeout=1)
 
     def __enter__(self) -> SkimmerLab:
         return self.start()
