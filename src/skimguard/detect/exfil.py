@@ -131,6 +131,7 @@ class _Group:
     first: Outbound
     values: set[str] = field(default_factory=set)
     chains: set[tuple[str, ...]] = field(default_factory=set)
+    main: tuple[str, ...] | None = None  # the chain of the first item's most telling value
     initiators: list[str] = field(default_factory=list)
     steps: set[int] = field(default_factory=set)
     requests: int = 0
@@ -164,6 +165,8 @@ class ExfilDetector:
             group.severity = max(group.severity, severity)
             group.values |= names
             group.chains |= {h.chain for h in item_hits}
+            if group.main is None:
+                group.main = main_chain(item_hits)
             group.requests += 1
             if outbound.initiator and outbound.initiator not in group.initiators and len(group.initiators) < 5:
                 group.initiators.append(outbound.initiator)
@@ -195,8 +198,9 @@ class ExfilDetector:
     @staticmethod
     def _finding(ctx: DetectContext, capture: Capture, canary: CanaryIdentity, group: _Group) -> Finding:
         first = group.first
-        chains = sorted(group.chains, key=lambda c: (len(c), c))
-        how = "+".join(chains[0]) if chains and chains[0] else "plain"
+        main = group.main or ()
+        chains = [main, *sorted((c for c in group.chains if c != main), key=lambda c: (len(c), c))]
+        how = "+".join(main) or "plain"
         kind = first.resource_type or group.channel.value
         evidence: dict[str, Any] = {
             "values": sorted(group.values),
@@ -236,10 +240,16 @@ CARD_ANCHORS = frozenset({"card_number", "holder"})
 
 
 def card_evidence(hits: list[Hit]) -> list[Hit]:
-    """Drop short card values (CVC, expiry) that no card number or holder name vouches for."""
-    if any(h.value in CARD_ANCHORS for h in hits):
-        return hits
-    return [h for h in hits if h.value not in CARD_VALUES]
+    """Drop short card values (CVC, expiry) that no card number or holder name vouches for: one
+    found by the same decoding chain (a CVC of "124" also appears in any char-code list)."""
+    anchored = {h.chain for h in hits if h.value in CARD_ANCHORS}
+    return [h for h in hits if h.value not in CARD_VALUES or h.value in CARD_ANCHORS or h.chain in anchored]
+
+
+def main_chain(hits: Sequence[Hit]) -> tuple[str, ...]:
+    """How the data was encoded: the chain that revealed the most telling value."""
+    rank = {"card_number": 0, "holder": 1, "email": 2, "password": 3}
+    return min(hits, key=lambda h: (rank.get(h.value, 9), len(h.chain), h.chain)).chain
 
 
 def _by_item(hits: Sequence[Hit]) -> dict[int, list[Hit]]:
