@@ -16,6 +16,27 @@ from typing import Any
 _Request = socket.socket | tuple[bytes, socket.socket]
 
 
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """A quiet handler that sends every method to ``_dispatch`` (the subclass routes by Host)."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 20
+
+    def version_string(self) -> str:
+        return "nginx"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _dispatch(self) -> None:
+        raise NotImplementedError
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+
+
 class LoopbackServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True

@@ -88,24 +88,16 @@ async def capture_site(
 
 
 def detect(site: Site, captures: Sequence[Capture], store: Store, now: datetime) -> list[Finding]:
-    """Run the detector registry over the captures and the site's approved baseline."""
-    bodies: dict[str, bytes] = {}
-    for capture in captures:
-        bodies.update(capture.bodies)
-
-    def body(sha256: str) -> bytes | None:
-        return bodies.get(sha256) or store.body(sha256)
-
+    """Run the detector registry over the captures and the site's approved baseline; script bodies
+    come from the captures first, then from the store."""
     row = store.baseline(site.name)
-    baseline = SiteSnapshot.from_json(row.snapshot) if row else None
-    ctx = DetectContext(
-        site=site,
-        captures=tuple(captures),
-        current=snapshot_from_captures(site.name, captures),
-        baseline=baseline,
-        body=body,
-        decisions=tuple(store.decisions(site.name)),
+    ctx = DetectContext.create(
+        site,
+        captures,
+        baseline=SiteSnapshot.from_json(row.snapshot) if row else None,
         now=now,
+        decisions=store.decisions(site.name),
+        body=store.body,
     )
     return list(run_detectors(ctx))
 

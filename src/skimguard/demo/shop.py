@@ -18,10 +18,9 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 
-from skimguard.loopback import LoopbackServer
+from skimguard.loopback import LoopbackHandler, LoopbackServer
 
 SCENARIOS = ("clean", "vendor-script-tampered", "fake-payment-form", "registration-tampered",
              "header-weakened")
@@ -714,21 +713,8 @@ class _Server(LoopbackServer):
         super().__init__(port, _Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-    timeout = 20
-
-    def version_string(self) -> str:
-        return "nginx"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
 
     def _read_body(self) -> bytes:
         try:

@@ -36,11 +36,10 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from skimguard.loopback import LoopbackServer
+from skimguard.loopback import LoopbackHandler, LoopbackServer
 
 SHOP = "shop.test"
 VENDOR = "cdn.vendor.test"
@@ -780,21 +779,8 @@ def ws_accept(key: str) -> str:
     return base64.b64encode(hashlib.sha1(key.encode() + WS_GUID).digest()).decode()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-    timeout = 20
-
-    def version_string(self) -> str:
-        return "nginx"
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
 
     def _dispatch(self) -> None:
         raw_host = self.headers.get("Host", "").strip().lower()
