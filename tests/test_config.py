@@ -219,7 +219,10 @@ def test_defaults(tmp_path: Path) -> None:
     assert site.identity.locale == "ja-JP"
     assert site.identity.timezone == "Asia/Tokyo"
     assert site.identity.user_agent is None
-    assert (site.identity.viewport_width, site.identity.viewport_height) == (1366, 900)
+    assert site.identity.viewport == (1366, 900)
+    assert (site.identity.device, site.identity.label) == ("desktop", "desktop-ja-JP")
+    assert site.second_pass is None
+    assert site.intercept_payment_submit is True
     assert site.schedule.every == 3600.0
     assert (site.step_timeout, site.journey_timeout, site.dwell) == (20.0, 180.0, 1.0)
     assert site.max_script_bytes == 5 * 1024 * 1024
@@ -378,6 +381,21 @@ MALFORMED: list[Any] = [
     ),
     pytest.param(
         minimal(name="my shop"), "sites[0].name", "String should match pattern", id="site-name-with-space",
+    ),
+    pytest.param(
+        minimal(identity="tablet-fr"), "sites[0].identity", "unknown identity 'tablet-fr' (presets: desktop-ja",
+        id="unknown-identity-preset",
+    ),
+    pytest.param(
+        minimal(identity={"device": "watch"}), "sites[0].identity.device", "Input should be 'desktop' or 'mobile'",
+        id="unknown-device",
+    ),
+    pytest.param(
+        minimal(second_pass="desktop-ja"), "sites[0]", "second_pass must differ from identity",
+        id="second-pass-same-identity",
+    ),
+    pytest.param(
+        minimal(intercept=[" "]), "sites[0].intercept", "is not a URL pattern", id="blank-intercept-pattern",
     ),
     pytest.param(
         minimal(identity={"viewport_width": 50}), "sites[0].identity.viewport_width", "greater than or equal to 200",
@@ -678,3 +696,24 @@ def test_host_of_a_base_url_with_port() -> None:
     s = site(base_url="http://Shop.Test:8080/jp")
     assert s.host == "shop.test"
     assert s.base_url == "http://Shop.Test:8080/jp"  # a path is kept as given
+
+
+def test_identity_presets_and_second_pass() -> None:
+    config = config_from_dict(minimal(identity="desktop-en", second_pass={"device": "mobile", "locale": "ja-JP"}))
+    (site,) = config.sites
+    assert (site.identity.label, site.identity.timezone, site.identity.viewport) == (
+        "desktop-en-US",
+        "America/New_York",
+        (1366, 900),
+    )
+    assert site.second_pass is not None
+    assert (site.second_pass.label, site.second_pass.mobile, site.second_pass.viewport) == (
+        "mobile-ja-JP",
+        True,
+        (390, 844),
+    )
+
+
+def test_mobile_viewport_can_be_overridden() -> None:
+    config = config_from_dict(minimal(identity={"device": "mobile", "viewport_width": 412}))
+    assert config.sites[0].identity.viewport == (412, 844)

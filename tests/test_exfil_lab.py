@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from skimguard.config import Site, config_from_dict
-from skimguard.models import Category, Finding
+from skimguard.models import Capture, Category, Finding
 from skimguard.monitor import browser_for, capture_site, detect
 from skimguard.store import Store
 from skimguard.testing.skimmers import CASES, SkimmerLab, site_config
@@ -68,6 +68,9 @@ EXPECTED: dict[str, tuple[list[tuple[str, str, str, str]], str | None, list[str]
     "image-b64-urlgate": ([("SG501", "critical", "payment", f"{EVIL}|url")], "base64", ALL4),
     "image-b64-once": ([("SG501", "critical", "payment", f"{EVIL}|url")], "base64", ALL4),
     "image-b64-webdriver": ([("SG501", "critical", "payment", f"{EVIL}|url")], "base64", ALL4),
+    # These spare the first identity (a Japanese desktop); the second pass as mobile-en sees them.
+    "image-b64-mobile": ([("SG501", "critical", "payment", f"{EVIL}|url")], "base64", ALL4),
+    "image-b64-english": ([("SG501", "critical", "payment", f"{EVIL}|url")], "base64", ALL4),
     # Encrypted on the wire: only runtime attribution (field read + send by the same script) convicts
     # it. SCRIPT stands for the case's own script URL (the lab's port is chosen at run time).
     "image-aes-click": ([("SG510", "high", "payment", f"{SCRIPT}|{EVIL}")], None, None),
@@ -133,3 +136,29 @@ def test_case(lab_findings: tuple[SkimmerLab, dict[str, list[Finding]]], case: s
         assert main.script_url == lab.script_url(case) and main.destination == EVIL
         assert {f["role"] for f in main.evidence["fields_read"]} == {"number", "expiry", "cvc", "holder"}
         assert main.evidence["sink_kinds"] == ["image"]
+
+
+def test_a_skimmer_that_spares_the_first_identity_needs_the_second_pass(tmp_path: Path) -> None:
+    with SkimmerLab() as lab:
+        store = Store.open(f"sqlite:///{tmp_path / 'lab.db'}")
+        one = config_from_dict({"sites": [site_config(lab, "image-b64-mobile", second_pass=False)]}).sites[0]
+        two = config_from_dict({"sites": [site_config(lab, "image-b64-mobile")]}).sites[0]
+
+        async def run() -> tuple[list[Capture], list[Capture]]:
+            async with browser_for([one]) as browser:
+                return await capture_site(browser, one), await capture_site(browser, two)
+
+        try:
+            single, double = asyncio.run(run())
+            now = datetime.now(UTC)
+            assert [f for f in detect(one, single, store, now) if f.category is Category.EXFIL] == []
+            assert [(c.journey, c.identity) for c in double] == [
+                ("checkout", "desktop-ja-JP"),
+                ("checkout@mobile-en-US", "mobile-en-US"),
+            ]
+            exfil = [f for f in detect(two, double, store, now) if f.category is Category.EXFIL]
+            assert [(f.rule_id, f.subject, f.evidence["journey"]) for f in exfil] == [
+                ("SG501", f"{EVIL}|url", "checkout@mobile-en-US")
+            ]
+        finally:
+            store.close()

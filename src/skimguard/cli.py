@@ -193,7 +193,8 @@ async def scan_sites(
         def on_journey(site: str, journey: str, event: str) -> None:
             key = f"{site}/{journey}"
             if event == "start":
-                steps = next(len(j.steps) for s in sites if s.name == site for j in s.journeys if j.name == journey)
+                name = journey.split("@", 1)[0]  # a second pass is labelled journey@identity
+                steps = next(len(j.steps) for s in sites if s.name == site for j in s.journeys if j.name == name)
                 tasks[key] = progress.add_task(escape(key), total=steps)
             else:
                 progress.update(tasks[key], description=f"{escape(key)} {event.split(':', 1)[-1]}")

@@ -147,14 +147,57 @@ class Journey(_Strict):
 # --------------------------------------------------------------------------------------------
 
 
-class Identity(_Strict):
-    """The browser a scan pretends to be."""
+DESKTOP_VIEWPORT = (1366, 900)
+MOBILE_VIEWPORT = (390, 844)
+# Named identities: ``identity: mobile-en`` in the config is short for the mapping it names.
+IDENTITY_PRESETS: dict[str, dict[str, Any]] = {
+    "desktop-ja": {"device": "desktop", "locale": "ja-JP", "timezone": "Asia/Tokyo"},
+    "desktop-en": {"device": "desktop", "locale": "en-US", "timezone": "America/New_York"},
+    "mobile-ja": {"device": "mobile", "locale": "ja-JP", "timezone": "Asia/Tokyo"},
+    "mobile-en": {"device": "mobile", "locale": "en-US", "timezone": "America/New_York"},
+}
 
-    user_agent: str | None = None  # None: the real Chromium UA without "Headless"
-    locale: str = "ja-JP"
-    timezone: str = "Asia/Tokyo"
-    viewport_width: int = Field(default=1366, ge=200, le=4000)
-    viewport_height: int = Field(default=900, ge=200, le=4000)
+
+def _identity_preset(value: object) -> object:
+    if isinstance(value, str):
+        preset = IDENTITY_PRESETS.get(value.strip().lower())
+        if preset is None:
+            raise ValueError(f"unknown identity {value!r} (presets: {', '.join(IDENTITY_PRESETS)})")
+        return dict(preset)
+    return value
+
+
+class Identity(_Strict):
+    """The browser a scan pretends to be: a device class, a language and a time zone.
+
+    Skimmers skip visitors by language or device, so a site can add a ``second_pass`` with
+    another identity. ``desktop`` is a Chrome on Linux; ``mobile`` a Chrome on Android with touch,
+    a phone viewport and device pixel ratio 3. Viewport and user agent follow the device unless
+    given."""
+
+    device: Literal["desktop", "mobile"] = "desktop"
+    user_agent: str | None = Field(default=None, max_length=400)  # None: the real Chromium UA, not "Headless"
+    locale: str = Field(default="ja-JP", pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+    timezone: str = Field(default="Asia/Tokyo", max_length=64)
+    viewport_width: int | None = Field(default=None, ge=200, le=4000)
+    viewport_height: int | None = Field(default=None, ge=200, le=4000)
+
+    @property
+    def mobile(self) -> bool:
+        return self.device == "mobile"
+
+    @property
+    def viewport(self) -> tuple[int, int]:
+        width, height = MOBILE_VIEWPORT if self.mobile else DESKTOP_VIEWPORT
+        return self.viewport_width or width, self.viewport_height or height
+
+    @property
+    def label(self) -> str:
+        """``mobile-en-US``: how captures and findings name the identity."""
+        return f"{self.device}-{self.locale}"
+
+
+IdentityField = Annotated[Identity, BeforeValidator(_identity_preset)]
 
 
 class Schedule(_Strict):
@@ -172,7 +215,15 @@ class Site(_Strict):
     block_unmapped_hosts: bool = False
     journeys: list[Journey] = Field(min_length=1)
     schedule: Schedule = Field(default_factory=Schedule)
-    identity: Identity = Field(default_factory=Identity)
+    identity: IdentityField = Field(default_factory=Identity)
+    # Run every journey once more as another identity (device, language): skimmers that only
+    # show themselves to some visitors are caught by one of the two passes.
+    second_pass: IdentityField | None = None
+    # The final submit to the payment provider (a POST that navigates to a payment host) is
+    # answered by skimguard itself, so no real transaction is attempted; ``intercept`` adds URL
+    # patterns (globs such as ``*/checkout/complete*``) whose requests are answered the same way.
+    intercept_payment_submit: bool = True
+    intercept: list[str] = Field(default_factory=list, max_length=50)
     step_timeout: Duration = 20.0
     journey_timeout: Duration = 180.0
     dwell: Duration = 1.0  # time to wait after a step that navigates, for late scripts
@@ -206,6 +257,22 @@ class Site(_Strict):
             if not address or any(c in address for c in ", "):
                 raise ValueError(f"address for {name!r} must be an IP or host, got {address!r}")
         return {k.lower(): v for k, v in hosts.items()}
+
+    @field_validator("intercept")
+    @classmethod
+    def _globs(cls, patterns: list[str]) -> list[str]:
+        for p in patterns:
+            if not p.strip() or len(p) > 500:
+                raise ValueError(f"{p!r} is not a URL pattern (use globs such as */checkout/complete*)")
+        return patterns
+
+    @model_validator(mode="after")
+    def _distinct_passes(self) -> Site:
+        if self.second_pass is not None and self.second_pass.label == self.identity.label:
+            raise ValueError(
+                f"second_pass must differ from identity in device or locale (both are {self.identity.label})"
+            )
+        return self
 
     @field_validator("journeys")
     @classmethod

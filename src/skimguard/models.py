@@ -312,6 +312,7 @@ class Capture:
     # Script bodies by sha256 (bounded in size by the capture); not part of the JSON output.
     bodies: Mapping[str, bytes] = field(default_factory=dict, repr=False, compare=False)
     user_agent: str = ""
+    identity: str = ""  # the identity label (``desktop-ja-JP``) the journey ran as
     # What left the page, searched for the canary; not stored, not in the JSON output.
     outbound: tuple[Outbound, ...] = field(default=(), repr=False, compare=False)
     canary: CanaryIdentity | None = None

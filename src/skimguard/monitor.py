@@ -20,7 +20,7 @@ from skimguard.baseline.snapshot import SiteSnapshot, snapshot_from_captures
 from skimguard.canary import new_canary
 from skimguard.capture.browser import launch_browser
 from skimguard.capture.journey import StepCallback, run_journey
-from skimguard.config import Config, Journey, Site
+from skimguard.config import Config, Identity, Journey, Site
 from skimguard.detect.base import DetectContext
 from skimguard.detect.registry import run_detectors
 from skimguard.errors import StoreError
@@ -61,6 +61,16 @@ def failed_capture(site: Site, journey: Journey, started: datetime, message: str
     )
 
 
+def journey_runs(site: Site) -> list[tuple[Journey, Identity, str]]:
+    """(journey, identity, label) of every run a scan makes: each journey as the site's identity,
+    and again as ``second_pass`` when configured, labelled ``journey@identity``."""
+    runs = [(journey, site.identity, journey.name) for journey in site.journeys]
+    if site.second_pass is not None:
+        second = site.second_pass
+        runs += [(journey, second, f"{journey.name}@{second.label}") for journey in site.journeys]
+    return runs
+
+
 async def capture_site(
     browser: Browser,
     site: Site,
@@ -68,22 +78,25 @@ async def capture_site(
     on_step: StepCallback | None = None,
     on_journey: JourneyCallback | None = None,
 ) -> list[Capture]:
-    """Run every journey of ``site`` one after the other, each in a fresh context."""
+    """Run every journey of ``site`` one after the other, each in a fresh context with its own
+    canary identity (a hit names the exact run)."""
     captures = []
-    for journey in site.journeys:
+    for journey, identity, label in journey_runs(site):
         if on_journey:
-            on_journey(site.name, journey.name, "start")
+            on_journey(site.name, label, "start")
         started = datetime.now(UTC)
         canary = new_canary(started)
         try:
             capture = await asyncio.wait_for(
-                run_journey(browser, site, journey, canary, on_step), site.journey_timeout + 30
+                run_journey(browser, site, journey, canary, on_step, identity=identity, label=label),
+                site.journey_timeout + 30,
             )
         except TimeoutError:
             capture = failed_capture(site, journey, started, "journey did not end in time; browser context abandoned")
+            capture = replace(capture, journey=label, identity=identity.label)
         captures.append(capture)
         if on_journey:
-            on_journey(site.name, journey.name, f"done:{capture.status.value}")
+            on_journey(site.name, label, f"done:{capture.status.value}")
     return captures
 
 

@@ -85,7 +85,12 @@ def scan_to_json(result: ScanResult) -> dict[str, Any]:
         "finished_at": result.finished_at.isoformat(),
         "status": result.status.value,
         "journeys": [
-            {"name": c.journey, "status": c.status.value, "problems": [p.message for p in c.problems]}
+            {
+                "name": c.journey,
+                "identity": c.identity,
+                "status": c.status.value,
+                "problems": [p.message for p in c.problems],
+            }
             for c in result.captures
         ],
         "pages": [page_to_dict(p, c.journey) for c in result.captures for p in c.pages],

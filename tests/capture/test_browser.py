@@ -50,3 +50,28 @@ def test_scan_context_hides_automation_and_speaks_japanese() -> None:
     assert webdriver is False
     assert agent == configured and "Headless" not in str(agent) and "Chrome/" in str(agent)
     assert language == "ja-JP" and zone == "Asia/Tokyo"
+
+
+@pytest.mark.browser
+def test_a_mobile_english_identity_looks_like_a_phone() -> None:
+    async def run() -> list[object]:
+        with HostileServer() as server:
+            async with async_playwright() as pw:
+                browser = await launch_browser(pw, server.hosts, block_unmapped=True)
+                try:
+                    identity = Identity.model_validate({"device": "mobile", "locale": "en-US", "timezone": "UTC"})
+                    context, user_agent = await new_scan_context(browser, identity)
+                    page = await context.new_page()
+                    await page.goto(server.url("/ok"))
+                    values: list[object] = await page.evaluate(
+                        "[navigator.userAgent, navigator.language, navigator.maxTouchPoints > 0,"
+                        " 'ontouchstart' in window, screen.width, devicePixelRatio,"
+                        " matchMedia('(pointer: coarse)').matches]"
+                    )
+                    return [*values, user_agent]
+                finally:
+                    await browser.close()
+
+    agent, language, touch_points, touch_events, screen_width, ratio, coarse, configured = asyncio.run(run())
+    assert agent == configured and "Android" in str(agent) and "Mobile" in str(agent)
+    assert (language, touch_points, touch_events, screen_width, ratio, coarse) == ("en-US", True, True, 390, 3, True)

@@ -92,14 +92,19 @@ async def new_scan_context(browser: Browser, identity: Identity) -> tuple[Browse
     """A fresh context (no cookies, no storage) per scan: every scan is a first-time shopper.
 
     Returns the context and the user agent it presents."""
-    user_agent = identity.user_agent or shopper_user_agent(browser.version)
+    user_agent = identity.user_agent or shopper_user_agent(browser.version, mobile=identity.mobile)
     lang = identity.locale
     accept = f"{lang},{lang.split('-')[0]};q=0.9" + (",en;q=0.8" if not lang.startswith("en") else "")
+    width, height = identity.viewport
     context = await browser.new_context(
         user_agent=user_agent,
         locale=identity.locale,
         timezone_id=identity.timezone,
-        viewport={"width": identity.viewport_width, "height": identity.viewport_height},
+        viewport={"width": width, "height": height},
+        screen={"width": width, "height": height},
+        is_mobile=identity.mobile,
+        has_touch=identity.mobile,
+        device_scale_factor=3 if identity.mobile else 1,
         extra_http_headers={"Accept-Language": accept},
         java_script_enabled=True,
         ignore_https_errors=False,

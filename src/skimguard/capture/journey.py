@@ -14,15 +14,15 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from playwright.async_api import Browser, BrowserContext, Dialog, FrameLocator, Page
+from playwright.async_api import Browser, BrowserContext, Dialog, FrameLocator, Page, Route
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from skimguard.canary import fill_placeholders
 from skimguard.capture.browser import new_scan_context
 from skimguard.capture.recorder import Recorder
-from skimguard.config import Journey, Site, Step
-from skimguard.models import CanaryIdentity, Capture, Problem, ScanStatus
+from skimguard.config import Identity, Journey, Site, Step
+from skimguard.models import CanaryIdentity, Capture, HookEvent, Problem, ScanStatus, host_of
 
 StepCallback = Callable[[str, int, int, str], None]  # journey, step index, step count, description
 
@@ -42,6 +42,10 @@ TYPE_DELAY_MS = 15
 # Steps after which the page may navigate or send data: wait for it to load and go quiet (dwell).
 SETTLE_AFTER = frozenset({"goto", "click", "submit", "press", "fill_card"})
 NAVIGATION_GRACE = 5.0  # seconds a labelled step waits for its navigation to start
+MAX_INTERCEPTED = 20
+INTERCEPTED_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>skimguard</title></head>
+<body><h1 id="skimguard-intercepted">skimguard: payment submission intercepted</h1>
+<p>This request was answered by the scanner, so no real transaction was attempted.</p></body></html>"""
 
 
 def describe(step: Step) -> str:
@@ -64,11 +68,22 @@ class JourneyRunner:
     """One run of one journey. Use :func:`run_journey`."""
 
     def __init__(
-        self, site: Site, journey: Journey, canary: CanaryIdentity, on_step: StepCallback | None, user_agent: str
+        self,
+        site: Site,
+        journey: Journey,
+        canary: CanaryIdentity,
+        on_step: StepCallback | None,
+        user_agent: str,
+        *,
+        label: str | None = None,
+        identity: str = "",
     ) -> None:
         self.site = site
         self.user_agent = user_agent
         self.journey = journey
+        self.label = label or journey.name  # ``checkout@mobile-en-US`` on a second pass
+        self.identity = identity
+        self.intercepted: list[HookEvent] = []
         self.canary = canary
         self.on_step = on_step
         self.problems: list[Problem] = []
@@ -114,6 +129,50 @@ class JourneyRunner:
     def _on_crash(self, _page: Page) -> None:
         self._crashed = True
 
+    # ------------------------------------------------------------------ no real transactions
+
+    async def _intercept(self, context: BrowserContext, recorder: Recorder) -> None:
+        """Answer the final submit to the payment provider ourselves, so a scan never attempts a
+        real transaction. Patterns are Playwright globs; a payment host's glob also admits ports
+        and look-alike suffixes, so the handler checks the host again and lets the rest through."""
+        for pattern in self.site.intercept:
+            await context.route(pattern, lambda route: self._answer(route, recorder))
+        if self.site.intercept_payment_submit:
+            for host in self.site.payment_hosts:
+                await context.route(f"*://{host}*/**", lambda route: self._payment_submit(route, recorder))
+
+    async def _payment_submit(self, route: Route, recorder: Recorder) -> None:
+        request = route.request
+        try:
+            is_submit = request.method == "POST" and request.is_navigation_request()
+            if not is_submit or not self.site.is_payment_host(host_of(request.url)):
+                await route.fallback()
+                return
+        except PlaywrightError:
+            return
+        await self._answer(route, recorder)
+
+    async def _answer(self, route: Route, recorder: Recorder) -> None:
+        request = route.request
+        try:
+            if len(self.intercepted) < MAX_INTERCEPTED:
+                self.intercepted.append(
+                    HookEvent(
+                        kind="intercepted",
+                        script_url="",
+                        page=recorder.current_name or "",
+                        step=recorder.current_step,
+                        detail={"url": request.url[:2000], "method": request.method},
+                        target_host=host_of(request.url),
+                    )
+                )
+            if request.is_navigation_request():
+                await route.fulfill(status=200, content_type="text/html; charset=utf-8", body=INTERCEPTED_PAGE)
+            else:
+                await route.fulfill(status=204, body="")
+        except PlaywrightError:
+            return  # the page or context went away meanwhile
+
     # ------------------------------------------------------------------ the run
 
     async def run(self, context: BrowserContext) -> Capture:
@@ -128,12 +187,13 @@ class JourneyRunner:
         cdp = await context.new_cdp_session(page)
         recorder = Recorder(cdp, max_script_bytes=self.site.max_script_bytes)
         await recorder.start()
+        await self._intercept(context, recorder)
         try:
             await asyncio.wait_for(self._steps(page, recorder), self.site.journey_timeout)
         except TimeoutError:
             self._problem(
                 "journey-timeout",
-                f"journey {self.journey.name} hit its {self.site.journey_timeout:.0f}s limit",
+                f"journey {self.label} hit its {self.site.journey_timeout:.0f}s limit",
             )
         if not self._closed and not self._crashed:
             await recorder.record_cookies(timeout=3.0)
@@ -148,7 +208,7 @@ class JourneyRunner:
             status = ScanStatus.OK
         return Capture(
             site=self.site.name,
-            journey=self.journey.name,
+            journey=self.label,
             started_at=started,
             finished_at=datetime.now(UTC),
             status=status,
@@ -157,15 +217,16 @@ class JourneyRunner:
             bodies=dict(recorder.bodies),
             user_agent=self.user_agent,
             outbound=tuple(recorder.outbound),
-            events=tuple(recorder.events),
+            events=tuple(recorder.events) + tuple(self.intercepted),
             canary=self.canary,
+            identity=self.identity,
         )
 
     async def _steps(self, page: Page, recorder: Recorder) -> None:
         steps = self.journey.steps
         for index, step in enumerate(steps):
             if self.on_step:
-                self.on_step(self.journey.name, index, len(steps), describe(step))
+                self.on_step(self.label, index, len(steps), describe(step))
             if self._closed or self._crashed:
                 code = "crash" if self._crashed else "page-closed"
                 self._problem(
@@ -319,11 +380,18 @@ async def run_journey(
     journey: Journey,
     canary: CanaryIdentity,
     on_step: StepCallback | None = None,
+    *,
+    identity: Identity | None = None,
+    label: str | None = None,
 ) -> Capture:
-    """Run ``journey`` in a fresh context of ``browser``; the context is always closed."""
-    context, user_agent = await new_scan_context(browser, site.identity)
+    """Run ``journey`` in a fresh context of ``browser`` as ``identity`` (default: the site's);
+    ``label`` names the run (``checkout@mobile-en-US`` for a second pass). The context is always
+    closed."""
+    identity = identity or site.identity
+    context, user_agent = await new_scan_context(browser, identity)
     try:
-        return await JourneyRunner(site, journey, canary, on_step, user_agent).run(context)
+        runner = JourneyRunner(site, journey, canary, on_step, user_agent, label=label, identity=identity.label)
+        return await runner.run(context)
     finally:
         with contextlib.suppress(PlaywrightError, TimeoutError, asyncio.TimeoutError):
             await asyncio.wait_for(context.close(), 15)

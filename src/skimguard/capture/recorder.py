@@ -251,6 +251,10 @@ class Recorder:
         return self._current.name if self._current else None
 
     @property
+    def current_step(self) -> int | None:
+        return self._step
+
+    @property
     def navigated_in_step(self) -> bool:
         return self._label_used
 

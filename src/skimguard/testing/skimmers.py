@@ -99,12 +99,16 @@ class Case:
     expect_values: tuple[str, ...]
     note: str
     script_host: str = VENDOR
+    second_pass: str | None = None  # the identity preset a scan needs to see this skimmer fire
 
 
 CHANNELS = ("image", "fetch", "xhr", "beacon", "websocket", "form", "navigation", "postmessage",
             "localstorage", "cookie", "first-party")
 ENCODINGS = ("plain", "url", "b64", "rb64", "hex", "json", "charcodes", "nested3", "aes")
-TRIGGERS = ("input", "blur", "click", "delay", "urlgate", "once", "webdriver")
+TRIGGERS = ("input", "blur", "click", "delay", "urlgate", "once", "webdriver", "mobile", "english")
+# Triggers that spare the scan's first identity (a Japanese desktop): only a second pass as a
+# mobile, English-speaking shopper sees them fire.
+SECOND_PASS_TRIGGERS = {"mobile": "mobile-en", "english": "mobile-en"}
 BASE_CHANNEL, BASE_ENCODING, BASE_TRIGGER = "image", "b64", "click"
 
 # channel -> (expect_host, expect_channel, note)
@@ -152,6 +156,8 @@ _TRIGGER_NOTES: dict[str, str] = {
     "urlgate": "checks the URL first (path has /case/ and the title/URL checkout-like words), then on click",
     "once": f"once per visitor: on click, unless cookie {SEEN_COOKIE} is set; then sets it",
     "webdriver": "does nothing when navigator.webdriver is true or the UA says HeadlessChrome; else on click",
+    "mobile": "only for phones (a mobile user agent with touch support); else on click",
+    "english": "only when the browser's language is English; else on click",
 }
 _TRIGGER_VALUES: dict[str, tuple[str, ...]] = {
     "input": ("card_number",),
@@ -173,6 +179,7 @@ def _malicious(channel: str, encoding: str, trigger: str) -> Case:
         id=f"{channel}-{encoding}-{trigger}", channel=channel, encoding=encoding, trigger=trigger,
         malicious=True, expect_host=host, expect_channel=expect_channel,
         expect_values=_TRIGGER_VALUES.get(trigger, CARD_VALUES), note="; ".join(parts),
+        second_pass=SECOND_PASS_TRIGGERS.get(trigger),
     )
 
 
@@ -374,6 +381,10 @@ TRIGGER_JS: dict[str, str] = {
     fire();
   }, true);""",
     "webdriver": """  if (navigator.webdriver || /HeadlessChrome/.test(navigator.userAgent)) return;
+""" + _ON_PAY_CLICK,
+    "mobile": """  if (!/Android|iPhone|Mobile/.test(navigator.userAgent) || !("ontouchstart" in w)) return;
+""" + _ON_PAY_CLICK,
+    "english": """  if (!/^en\\b/i.test(navigator.language || "")) return;
 """ + _ON_PAY_CLICK,
 }
 
@@ -987,11 +998,16 @@ class SkimmerLab:
             self._lab.benign.clear()
 
 
-def site_config(lab: SkimmerLab, case_id: str) -> dict[str, Any]:
-    """The plain-dict site config (skimguard's loader) that walks one case's checkout."""
+def site_config(lab: SkimmerLab, case_id: str, *, second_pass: bool = True) -> dict[str, Any]:
+    """The plain-dict site config (skimguard's loader) that walks one case's checkout; with the
+    second pass the case needs (``Case.second_pass``) unless ``second_pass`` is false."""
     if case_id not in CASES:
         raise KeyError(f"unknown case {case_id!r}")
+    extra: dict[str, Any] = {}
+    if second_pass and CASES[case_id].second_pass:
+        extra["second_pass"] = CASES[case_id].second_pass
     return {
+        **extra,
         "name": "lab",
         "base_url": lab.url("/"),
         "payment_hosts": [PSP],
