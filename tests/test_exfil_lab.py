@@ -67,7 +67,12 @@ EXPECTED: dict[str, tuple[list[tuple[str, str, str, str]], str | None, list[str]
     "image-b64-delay": ([("SG501", "critical", "payment", f"{EVIL}|url")], "base64", NO_HOLDER),
     "image-b64-urlgate": ([("SG501", "critical", "payment", f"{EVIL}|url")], "base64", ALL4),
     "image-b64-once": ([("SG501", "critical", "payment", f"{EVIL}|url")], "base64", ALL4),
-    "image-b64-webdriver": ([("SG501", "critical", "payment", f"{EVIL}|url")], "base64", ALL4),
+    # Reading navigator.webdriver next to the card fields is itself a finding (SG511).
+    "image-b64-webdriver": (
+        [("SG501", "critical", "payment", f"{EVIL}|url"), ("SG511", "high", "payment", SCRIPT)],
+        "base64",
+        ALL4,
+    ),
     # These spare the first identity (a Japanese desktop); the second pass as mobile-en sees them.
     "image-b64-mobile": ([("SG501", "critical", "payment", f"{EVIL}|url")], "base64", ALL4),
     "image-b64-english": ([("SG501", "critical", "payment", f"{EVIL}|url")], "base64", ALL4),
@@ -132,6 +137,9 @@ def test_case(lab_findings: tuple[SkimmerLab, dict[str, list[Finding]]], case: s
         assert main.evidence["values"] == values
     if main.rule_id == "SG501" and CASES[case].channel not in ("postmessage", "form", "navigation"):
         assert main.script_url == lab.script_url(case)  # the initiator: the skimmer's own script
+    if CASES[case].channel == "postmessage":  # the sender: the script that took the frame's handle
+        posted = next(f for f in exfil if f.subject.endswith("|postMessage"))
+        assert posted.script_url == lab.script_url(case)
     if main.rule_id == "SG510":
         assert main.script_url == lab.script_url(case) and main.destination == EVIL
         assert {f["role"] for f in main.evidence["fields_read"]} == {"number", "expiry", "cvc", "holder"}

@@ -286,8 +286,11 @@ class HookEvent:
     """One thing a page script did, reported by the runtime-attribution hooks (``hooks.js``).
 
     ``kind`` is ``field-read`` (a card field's value read), ``listener`` (a key/input/change/blur
-    listener added to a card field) or ``sink`` (data about to leave: ``detail["kind"]`` says how,
-    ``detail["url"]`` where). ``script_url`` is the script on the stack that did it ('' unknown).
+    listener added to a card field), ``sink`` (data about to leave: ``detail["kind"]`` says how,
+    ``detail["url"]`` where), ``probe`` (a devtools or automation check: ``detail["what"]`` is
+    ``navigator.webdriver``, ``window-size`` or ``native-check``) or ``intercepted`` (a request
+    skimguard answered itself, see ``Site.intercept``). ``script_url`` is the script on the stack
+    that did it ('' unknown).
     """
 
     kind: str

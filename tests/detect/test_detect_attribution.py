@@ -106,3 +106,31 @@ def test_one_finding_per_page_script_and_host() -> None:
         ("SG510", "high", "payment", f"{VENDOR_URL}|collect.evil.test"),
         ("SG510", "high", "payment", f"{VENDOR_URL}|ws.evil.test"),
     ]
+
+
+# ---------------------------------------------------------------------------- SG511
+
+
+def probe(what: str, *, script: str = VENDOR_URL, page: str = "payment") -> HookEvent:
+    return HookEvent("probe", script, page=page, step=1, detail={"what": what})
+
+
+def test_script_that_probes_for_automation_and_reads_the_card_is_sg511() -> None:
+    # ruleid: SG511 — checks navigator.webdriver and the window size, then reads the card
+    findings = run(probe("navigator.webdriver"), probe("window-size"), read("cc-number"), read("cc-csc"))
+    assert brief(findings) == [("SG511", "high", "payment", VENDOR_URL)]
+    assert findings[0].evidence["probes"] == ["navigator.webdriver", "window-size"]
+    assert [f["role"] for f in findings[0].evidence["fields_read"]] == ["cvc", "number"]
+
+
+def test_probes_without_card_reads_or_by_the_payment_provider_are_not_sg511() -> None:
+    # ok: SG511 — a bot-detection script that never touches the card form
+    assert run(probe("navigator.webdriver"), read("cc-number", script="https://stats.analytics.test/a.js")) == []
+    # ok: SG511 — the payment provider's own fields script fingerprints the device
+    psp = "https://pay.psp.test/fields.js"
+    assert run(probe("navigator.webdriver", script=psp), read("cc-number", script=psp)) == []
+
+
+def test_sg511_and_sg510_both_name_a_probing_encrypting_skimmer() -> None:
+    findings = run(probe("native-check"), read("cc-number"), send())
+    assert sorted(f.rule_id for f in findings) == ["SG510", "SG511"]

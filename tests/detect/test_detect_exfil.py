@@ -188,3 +188,21 @@ def test_random_canaries_give_the_same_finding_every_time(encoding: str) -> None
         assert brief(findings) == [("SG501", "critical", "payment", "collect.evil.test|url")], canary
         assert findings[0].evidence["values"] == ["card_number", "cvc", "expiry", "holder"], canary
         assert findings[0].evidence["encoding_chains"][0] == encoding, canary
+
+
+def test_a_postmessage_is_attributed_to_the_script_that_took_the_frame_handle() -> None:
+    # ruleid: SG501 — the card posted into an attacker frame; the receiver only knows the origin
+    from skimguard.models import HookEvent
+
+    evil_frame = "http://collect.evil.test/frame.html"
+    handle = HookEvent(
+        "sink", "http://cdn.vendor.test/v2/assist.js", page="payment", step=6,
+        detail={"kind": "frame-handle", "url": evil_frame}, target_host="collect.evil.test",
+    )  # fmt: skip
+    other_page = dataclasses.replace(handle, script_url="http://cdn.other.test/x.js", page="cart")
+    item = out(Channel.POSTMESSAGE, "http://collect.evil.test", joined(CANARY), kind="postmessage", initiator=None)
+    capture = dataclasses.replace(make_capture(), outbound=(item,), canary=CANARY, events=(other_page, handle))
+    (finding,) = ExfilDetector().run(make_context(capture))
+    assert (finding.rule_id, finding.subject) == ("SG501", "collect.evil.test|postMessage")
+    assert finding.script_url == "http://cdn.vendor.test/v2/assist.js"
+    assert finding.evidence["initiators"] == ["http://cdn.vendor.test/v2/assist.js"]

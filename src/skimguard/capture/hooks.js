@@ -1,6 +1,7 @@
 // skimguard runtime attribution: injected into every frame before any page script (main world).
 // Reports card-field reads, listeners on card fields and network sinks, each with the URL of the
-// script responsible (first stack frame that is not ours), through a CDP binding whose name is
+// script responsible (first stack frame that is not ours), and devtools/automation probes
+// (navigator.webdriver, window size checks, looking for wrapped natives), through a CDP binding whose name is
 // substituted per scan and removed from window at once. Every hook is wrapped in try/catch and
 // always calls the original; wrappers are Proxies of the originals (name, length, prototype kept)
 // and Function.prototype.toString answers with the original's source.
@@ -150,16 +151,25 @@
     } catch (e) { /* ignore */ }
   }
 
-  // ---- toString: wrapped functions answer with the original's source
+  // ---- toString: wrapped functions answer with the original's source (and asking is a probe)
   try {
     var tsd = gOPD(Function.prototype, "toString"), tsOrig = tsd.value;
     tsd.value = mask(new ProxyCtor(tsOrig, {apply: function (t, self, args) {
       var real = null;
       try { real = apply(wmGet, masks, [self]); } catch (e) { /* ignore */ }
+      if (real && real !== tsOrig) probe("native-check");
       return apply(t, real || self, args);
     }}), tsOrig);
     defProp(Function.prototype, "toString", tsd);
   } catch (e) { /* ignore */ }
+
+  // ---- devtools and automation probes: skimmers stay quiet for analysts and crawlers
+  function probe(what) { emit("probe", {what: what}); }
+  if (window.Navigator) {
+    hookAccessor(Navigator.prototype, "webdriver", function () { probe("navigator.webdriver"); }, null);
+  }
+  hookAccessor(window, "outerWidth", function () { probe("window-size"); }, null);
+  hookAccessor(window, "outerHeight", function () { probe("window-size"); }, null);
 
   // ---- field reads
   function onRead(el) {
@@ -215,6 +225,14 @@
   if (ImageEl) hookAccessor(ImageEl.prototype, "src", null, function (self, v) { sink("image", v); });
   if (ScriptEl) hookAccessor(ScriptEl.prototype, "src", null, function (self, v) { sink("script", v); });
   if (FrameEl) hookAccessor(FrameEl.prototype, "src", null, function (self, v) { sink("iframe", v); });
+  // A handle on a frame's window is how a script posts into it: it names the sender of a
+  // cross-origin postMessage, which the receiving frame cannot see.
+  if (FrameEl) {
+    hookAccessor(FrameEl.prototype, "contentWindow", function (self) {
+      var u = ""; try { u = apply(getAttr, self, ["src"]) || ""; } catch (e) { /* ignore */ }
+      if (u) sink("frame-handle", u);
+    }, null);
+  }
   if (FormEl) {
     hookAccessor(FormEl.prototype, "action", null, function (self, v) { sink("form-action", v); });
     var onSubmit = function (self) {

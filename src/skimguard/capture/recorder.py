@@ -61,7 +61,7 @@ CDP_CALL_TIMEOUT = 5.0
 MAX_HOOK_PAYLOAD = 80 * 1024  # one binding call (a postMessage payload is cut to 64 KiB in the page)
 MAX_HOOK_EVENTS = 20000  # per journey (the page side stops at 2,000 per document)
 MAX_HOOK_DETAIL = 300
-HOOK_KINDS = frozenset({"field-read", "listener", "sink"})
+HOOK_KINDS = frozenset({"field-read", "listener", "sink", "probe"})
 
 SECURITY_RELEVANT_SCHEMES = ("http", "https", "ws", "wss")
 

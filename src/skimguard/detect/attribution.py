@@ -45,7 +45,28 @@ provider's and has no reason to read card fields, remove it and treat the scan a
 it is legitimate, move the card fields into the payment provider's hosted fields.""",
 )
 
-RULES: tuple[Rule, ...] = (SG510,)
+SG511 = Rule(
+    id="SG511",
+    title="Script checks for devtools or automation and reads card fields",
+    category=Category.EXFIL,
+    severity=Severity.HIGH,
+    confidence=Confidence.MEDIUM,
+    doc="""A script that is not a payment provider's read the value of a card field and, on the same
+journey, checked whether the browser is automated or being inspected: it read
+``navigator.webdriver``, compared the window's outer and inner size (the classic "devtools open"
+test), or asked for the source of a built-in function to see whether it had been wrapped.
+
+Why: skimmers hide from analysts and crawlers that way: they stay quiet when devtools are open or
+the visitor is a bot. A script that reads card fields has no reason to care; together the two are
+a strong sign of a skimmer even when it did not send anything during this scan.
+Known false positives: anti-fraud and bot-detection services (device fingerprinting) that also
+watch the card form; polyfills that check whether ``fetch`` is native, loaded in the same bundle as
+a card-field validator.
+How to fix: read the named script; unless it is a fraud-prevention service you contracted, treat it
+as a skimmer. Approved fraud services should load from a host you list in payment_hosts.""",
+)
+
+RULES: tuple[Rule, ...] = (SG510, SG511)
 
 
 def _norm(url: str | None) -> str:
@@ -91,6 +112,40 @@ class AttributionDetector:
         for capture in ctx.captures:
             if capture.events:
                 yield from self._capture(ctx, capture)
+                yield from self._probes(ctx, capture)
+
+    @staticmethod
+    def _probes(ctx: DetectContext, capture: Capture) -> Iterator[Finding]:
+        """SG511: the same script probed for devtools/automation and read card fields."""
+        probes: dict[str, set[str]] = {}
+        fields: dict[str, dict[str, str]] = {}
+        pages: dict[str, str] = {}
+        for event in capture.events:
+            script = _norm(event.script_url)
+            if not script or ctx.site.is_payment_host(host_of(script)):
+                continue
+            if event.kind == "probe" and len(probes.setdefault(script, set())) < 10:
+                probes[script].add(clip(event.detail.get("what", "?"), 40))
+                pages.setdefault(script, event.page)
+            elif event.kind == "field-read" and len(fields.setdefault(script, {})) < 20:
+                ident, role = _field_label(event)
+                fields[script].setdefault(ident, role)
+                pages[script] = pages.get(script) or event.page
+        for script in sorted(probes):
+            if not fields.get(script):
+                continue
+            yield SG511.finding(
+                ctx.site.name,
+                page=pages.get(script) or None,
+                subject=script,
+                title=f"{clip(script, 160)} checks for {', '.join(sorted(probes[script]))} and reads card fields",
+                script_url=script,
+                evidence={
+                    "probes": sorted(probes[script]),
+                    "fields_read": [{"field": n, "role": r} for n, r in sorted(fields[script].items())],
+                    "journey": capture.journey,
+                },
+            )
 
     def _capture(self, ctx: DetectContext, capture: Capture) -> Iterator[Finding]:
         site = ctx.site

@@ -173,6 +173,8 @@ class ExfilDetector:
             if outbound.step is not None:
                 group.steps.add(outbound.step)
         for group in groups.values():
+            if not group.initiators and group.channel is Channel.POSTMESSAGE:
+                group.initiators = postmessage_senders(capture, group.page, group.host)
             yield self._finding(ctx, capture, canary, group)
 
     @staticmethod
@@ -237,6 +239,24 @@ class ExfilDetector:
 # Card values long enough to identify the card; CVC and expiry are evidence only next to one of them
 # (a 3-digit CVC turns up inside any phone number or postal code of the same identity).
 CARD_ANCHORS = frozenset({"card_number", "holder"})
+
+
+def postmessage_senders(capture: Capture, page: str, host: str) -> list[str]:
+    """Who posted into a frame on ``host``: the receiving frame sees only the sender's origin, so
+    the sender is the script that took a handle on that frame's window (``frame-handle`` from the
+    runtime hooks) on the same page."""
+    senders: list[str] = []
+    for event in capture.events:
+        if (
+            event.kind == "sink"
+            and event.detail.get("kind") == "frame-handle"
+            and event.target_host == host
+            and event.page == page
+            and event.script_url
+            and event.script_url not in senders
+        ):
+            senders.append(event.script_url)
+    return senders[:5]
 
 
 def card_evidence(hits: list[Hit]) -> list[Hit]:
