@@ -98,12 +98,16 @@ def test_fake_payment_form(env: Env) -> None:
         ("SG301", "critical", "payment", None, "collect.evil.test"),
         ("SG303", "critical", "complete", None, None),
         ("SG306", "critical", "complete", None, "collect.evil.test"),
+        ("SG307", "critical", "complete", None, "collect.evil.test"),
         ("SG501", "critical", "payment", None, "collect.evil.test"),
     ]
     posted = next(f for f in result.findings if f.rule_id == "SG501")
     assert (posted.evidence["channel"], posted.evidence["method"]) == ("body", "POST")
     detour = next(f for f in result.findings if f.rule_id == "SG306")
     assert detour.evidence["redirect_chain"][0] == f"http://collect.evil.test:{env.shop.port}/pay"
+    # Asked twice: the planted form on the card page, the real one on the "please re-enter" page.
+    twice = next(f for f in result.findings if f.rule_id == "SG307")
+    assert (twice.evidence["first"]["page"], twice.evidence["second"]["page"]) == ("payment", "complete")
 
 
 def test_registration_tampered(env: Env) -> None:

@@ -212,6 +212,17 @@ class FrameRecord:
 
 
 @dataclass(frozen=True)
+class Overlay:
+    """A field or frame that another frame or form covers: a click at its centre lands on ``cover``
+    (``iframe http://x/f.html`` or ``input#n in form http://x/pay``), not on it."""
+
+    frame_url: str  # the frame whose document holds the covered element
+    cover: str
+    field: FieldRecord | None = None  # the covered field, or
+    frame: str = ""  # the covered iframe's URL
+
+
+@dataclass(frozen=True)
 class PageCapture:
     """One document that the main frame showed during a journey."""
 
@@ -226,6 +237,7 @@ class PageCapture:
     forms: tuple[FormRecord, ...] = ()
     frames: tuple[FrameRecord, ...] = ()
     problems: tuple[str, ...] = ()
+    overlays: tuple[Overlay, ...] = ()  # read with the forms; not stored
 
     @property
     def has_card_fields(self) -> bool:

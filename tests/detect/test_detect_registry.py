@@ -15,6 +15,7 @@ from skimguard.detect.forms import FormDetector
 from skimguard.detect.headers import HeaderDetector
 from skimguard.detect.health import HealthDetector
 from skimguard.detect.navigation import NavigationDetector
+from skimguard.detect.payment_flow import PaymentFlowDetector
 from skimguard.detect.registry import ALL_RULES, DETECTORS, rule, run_detectors
 from skimguard.detect.scripts import ScriptChangeDetector
 from skimguard.models import Category, ChangeRule, Finding, Severity, script_url_key
@@ -68,6 +69,7 @@ def test_detectors_are_explicit_and_ordered() -> None:
         HeaderDetector,
         FormDetector,
         NavigationDetector,
+        PaymentFlowDetector,
         DestinationDetector,
         ExfilDetector,
         AttributionDetector,
@@ -81,7 +83,7 @@ def test_rules_are_unique_documented_and_found_by_id() -> None:
         "SG001", "SG002", "SG003", "SG004", "SG005", "SG006", "SG007", "SG008", "SG009",
         "SG101", "SG102", "SG103", "SG104", "SG105", "SG110",
         "SG201", "SG202", "SG203", "SG204",
-        "SG301", "SG302", "SG303", "SG304", "SG305", "SG306",
+        "SG301", "SG302", "SG303", "SG304", "SG305", "SG306", "SG307", "SG308",
         "SG310", "SG311",
         "SG501", "SG502", "SG503", "SG504", "SG510", "SG511",
     ]  # fmt: skip
@@ -126,7 +128,8 @@ def test_fake_form_on_the_cart() -> None:
     fake = card_form("https://collect.evil.test/c", id="fake", frame_url="http://shop.test/cart")
     current = make_capture([cart_page(forms=(fake,)), payment_page()])
     assert brief(run_detectors(make_context(current, baseline=make_capture()))) == [
-        ("SG303", "critical", "cart", "card-fields")
+        ("SG303", "critical", "cart", "card-fields"),
+        ("SG307", "critical", "payment", "cart>payment"),  # and the card is asked for again
     ]
 
 

@@ -56,5 +56,43 @@
     src: f.getAttribute("src") ? abs(f.getAttribute("src")) : "about:blank",
     name: cut(f.getAttribute("name") || f.id), visible: visible(f),
   }));
-  return { url: document.URL, forms, loose, frames };
+  // Overlays: what the shopper would click at the centre of each visible field and frame in view.
+  // Only another frame, another form's field, or an element of another form counts: a floating
+  // label or an icon inside the same form is normal.
+  const describe = (el) => {
+    const tag = el.tagName.toLowerCase();
+    if (/^(iframe|frame|embed|object)$/.test(tag)) {
+      return tag + " " + cut(abs(el.getAttribute("src") || el.getAttribute("data") || "about:blank"));
+    }
+    const form = el.closest("form");
+    return tag + (el.id ? "#" + cut(el.id) : "") + (form ? " in form " + cut(abs(form.getAttribute("action") || document.URL)) : "");
+  };
+  const coveredBy = (el) => {
+    try {
+      const r = el.getBoundingClientRect();
+      const x = r.left + r.width / 2, y = r.top + r.height / 2;
+      if (x < 0 || y < 0 || x >= innerWidth || y >= innerHeight) return "";
+      const hit = document.elementFromPoint(x, y);
+      if (!hit || hit === el || el.contains(hit) || hit.contains(el)) return "";
+      const ownForm = el.form || el.closest("form");
+      const hitForm = hit.closest("form");
+      if (/^(IFRAME|FRAME|EMBED|OBJECT)$/.test(hit.tagName) || /^(INPUT|SELECT|TEXTAREA)$/.test(hit.tagName) ||
+          (hitForm && hitForm !== ownForm)) {
+        return describe(hit);
+      }
+    } catch (e) {}
+    return "";
+  };
+  const overlays = [];
+  const targets = Array.from(document.querySelectorAll("input,select,textarea,iframe")).slice(0, MAXFIELDS);
+  for (const el of targets) {
+    if (overlays.length >= 20) break;
+    if (el.type === "hidden" || !visible(el)) continue;
+    const cover = coveredBy(el);
+    if (!cover) continue;
+    overlays.push(el.tagName === "IFRAME"
+      ? { kind: "frame", frame: cut(abs(el.getAttribute("src") || "about:blank")), cover }
+      : { kind: "field", field: field(el), cover });
+  }
+  return { url: document.URL, forms, loose, frames, overlays };
 })()

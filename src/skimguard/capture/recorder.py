@@ -35,6 +35,7 @@ from skimguard.models import (
     FrameRecord,
     HookEvent,
     Outbound,
+    Overlay,
     PageCapture,
     Problem,
     RequestRecord,
@@ -160,6 +161,7 @@ class _Doc:
     requests: dict[str, _Request] = field(default_factory=dict)
     forms: dict[tuple[str, str], FormRecord] = field(default_factory=dict)
     frames: dict[str, FrameRecord] = field(default_factory=dict)
+    overlays: dict[tuple[str, str, str], Overlay] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     dropped_requests: int = 0
 
@@ -604,6 +606,7 @@ class Recorder:
             frames.append((node["frame"], parent_url))
             stack.extend((child, node["frame"].get("url")) for child in node.get("childFrames") or ())
         forms: list[FormRecord] = []
+        overlays: list[Overlay] = []
         frame_records: dict[str, FrameRecord] = {}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -623,8 +626,13 @@ class Recorder:
             if parent_url is None and _strip_fragment(str(data.get("url", ""))) != _strip_fragment(doc.final_url):
                 return  # the page navigated while we looked: this DOM is not the document's
             forms.extend(_forms_from_dom(data, frame_url))
+            overlays.extend(_overlays_from_dom(data, _strip_fragment(frame_url)))
         if self._current is not doc:
             return
+        for overlay in overlays:
+            key = (overlay.frame_url, overlay.field.ident if overlay.field else overlay.frame, overlay.cover)
+            if key in doc.overlays or len(doc.overlays) < 20:
+                doc.overlays[key] = overlay
         # Every form the document showed during its life, the latest version of each.
         for form in forms:
             doc.forms[(form.frame_url, form.ident)] = form
@@ -714,6 +722,7 @@ class Recorder:
             forms=tuple(doc.forms.values()),
             frames=tuple(doc.frames.values()),
             problems=tuple(problems),
+            overlays=tuple(doc.overlays.values()),
         )
 
     @property
@@ -733,6 +742,23 @@ def _field(raw: dict[str, Any]) -> FieldRecord:
         card_role=card_role(**attrs),
         visible=bool(raw.get("visible", True)),
     )
+
+
+def _overlays_from_dom(data: dict[str, Any], frame_url: str) -> list[Overlay]:
+    out = []
+    for raw in (data.get("overlays") or [])[:20]:
+        if not isinstance(raw, dict) or not raw.get("cover"):
+            continue
+        covered_field = raw.get("field")
+        out.append(
+            Overlay(
+                frame_url=frame_url,
+                cover=_cut(raw.get("cover"), 600),
+                field=_field(covered_field) if isinstance(covered_field, dict) else None,
+                frame=_cut(raw.get("frame", "")),
+            )
+        )
+    return out
 
 
 def _forms_from_dom(data: dict[str, Any], frame_url: str) -> list[FormRecord]:

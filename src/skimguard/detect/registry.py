@@ -18,6 +18,7 @@ from skimguard.detect.forms import FormDetector
 from skimguard.detect.headers import HeaderDetector
 from skimguard.detect.health import HealthDetector
 from skimguard.detect.navigation import NavigationDetector
+from skimguard.detect.payment_flow import PaymentFlowDetector
 from skimguard.detect.scripts import ScriptChangeDetector
 from skimguard.models import Category, Confidence, Finding, Severity
 
@@ -61,6 +62,7 @@ DETECTORS: tuple[Detector, ...] = (
     HeaderDetector(),
     FormDetector(),
     NavigationDetector(),
+    PaymentFlowDetector(),
     DestinationDetector(),
     ExfilDetector(),
     AttributionDetector(),
