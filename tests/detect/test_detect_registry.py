@@ -84,7 +84,7 @@ def test_rules_are_unique_documented_and_found_by_id() -> None:
         "SG101", "SG102", "SG103", "SG104", "SG105", "SG110",
         "SG201", "SG202", "SG203", "SG204",
         "SG301", "SG302", "SG303", "SG304", "SG305", "SG306", "SG307", "SG308",
-        "SG310", "SG311",
+        "SG310", "SG311", "SG312",
         "SG501", "SG502", "SG503", "SG504", "SG510", "SG511",
     ]  # fmt: skip
     for r in ALL_RULES:

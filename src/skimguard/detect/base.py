@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from skimguard.baseline.snapshot import PageSnapshot, SiteSnapshot, snapshot_from_captures
 from skimguard.config import Site
+from skimguard.intel import IntelIndex
 from skimguard.models import Capture, Category, Confidence, Decision, Finding, Severity
 
 __all__ = ["DetectContext", "Detector", "Rule", "clip", "page_shape"]
@@ -99,6 +100,7 @@ class DetectContext:
     now: datetime
     body: Callable[[str], bytes | None] = field(default=_no_bodies, repr=False)
     decisions: tuple[Decision, ...] = ()
+    intel: IntelIndex = field(default_factory=IntelIndex)  # imported threat intel (may be empty)
 
     @classmethod
     def create(
@@ -111,6 +113,7 @@ class DetectContext:
         decisions: Sequence[Decision] = (),
         bodies: Mapping[str, bytes] | None = None,
         body: Callable[[str], bytes | None] | None = None,
+        intel: IntelIndex | None = None,
     ) -> DetectContext:
         """A context whose current snapshot is built from ``captures``; script bodies are looked up
         in the captures, then ``bodies``, then ``body``."""
@@ -131,6 +134,7 @@ class DetectContext:
             body=lookup,
             decisions=tuple(decisions),
             now=now,
+            intel=intel or IntelIndex(),
         )
 
     # ---- helpers shared by detectors ------------------------------------------------------

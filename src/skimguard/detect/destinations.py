@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from skimguard.baseline.snapshot import LONG_QUERY, DestinationEntry, PageSnapshot
+from skimguard.baseline.snapshot import LONG_QUERY, DestinationEntry, PageSnapshot, redact_url
 from skimguard.detect.base import DetectContext, Rule, clip
-from skimguard.models import Category, Confidence, Finding, Severity
+from skimguard.intel import Indicator
+from skimguard.models import Category, Confidence, Finding, Severity, host_of
 
 SG310 = Rule(
     id="SG310",
@@ -57,7 +58,26 @@ Known false positives: analytics that batch events into POST beacons only some o
 How to fix: check the initiator script in the evidence; accept a new baseline if expected.""",
 )
 
-RULES: tuple[Rule, ...] = (SG310, SG311)
+SG312 = Rule(
+    id="SG312",
+    title="Page loads from or sends to a known skimmer host (threat intel)",
+    category=Category.FLOW,
+    severity=Severity.CRITICAL,
+    confidence=Confidence.MEDIUM,
+    doc="""A page made a request to a host, URL or path listed in an imported threat-intelligence
+feed (`skimguard intel import`), or ran a script whose hash is listed. Every page counts, with or
+without a baseline.
+
+Why: Magecart groups reuse their domains and gate paths across thousands of shops; a feed match is
+a reason to act now, whatever the other detectors say. Detection never depends on a feed: without
+one this rule is silent.
+Known false positives: stale feed entries (a domain that changed hands), paths shared with
+legitimate software; the evidence names the feed and its reference.
+How to fix: treat as an incident unless the reference shows the entry is wrong; remove the script
+that makes the request.""",
+)
+
+RULES: tuple[Rule, ...] = (SG310, SG311, SG312)
 
 
 def _evidence(entry: DestinationEntry, trusted: bool) -> dict[str, Any]:
@@ -89,6 +109,50 @@ class DestinationDetector:
         for name, old, new in ctx.compared_pages():
             if old.sensitive or new.sensitive:
                 yield from self._compare(ctx, name, old.destinations, new, card=old.card_page or new.card_page)
+        if len(ctx.intel):
+            yield from self._intel(ctx)
+
+    @staticmethod
+    def _intel(ctx: DetectContext) -> Iterator[Finding]:
+        """SG312: requests and script hashes that an imported feed lists (one finding per page and
+        indicator)."""
+        seen: set[tuple[str, str]] = set()
+        for capture in ctx.captures:
+            for page in capture.pages:
+                matches: list[tuple[Indicator, str, str | None]] = []
+                for request in page.requests:
+                    hit = ctx.intel.match_url(request.url)
+                    if hit is not None:
+                        matches.append((hit, request.url, request.initiator))
+                for script in page.scripts:
+                    if not script.sha256:
+                        continue
+                    hit = ctx.intel.match_hash(script.sha256)
+                    if hit is not None:
+                        matches.append((hit, script.url or f"inline script {script.sha256[:12]}", script.url))
+                for indicator, url, initiator in matches:
+                    key = (page.name, f"{indicator.kind.value}:{indicator.value}")
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    host = host_of(url) if "://" in url else ""
+                    yield SG312.finding(
+                        ctx.site.name,
+                        page=page.name or None,
+                        subject=key[1],
+                        title=f"{clip(page.name, 60)} reaches {clip(indicator.value, 160)}, listed by "
+                        f"threat intel ({clip(indicator.source, 60)})",
+                        destination=host or None,
+                        script_url=initiator if initiator and initiator != page.final_url else None,
+                        evidence={
+                            "indicator": clip(indicator.value, 300),
+                            "kind": indicator.kind.value,
+                            "source": clip(indicator.source, 200),
+                            "reference": clip(indicator.reference, 300),
+                            "url": clip(redact_url(url) if host else url, 300),
+                            "journey": capture.journey,
+                        },
+                    )
 
     def _compare(
         self,

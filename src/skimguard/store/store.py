@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic.util.exc import CommandError
-from sqlalchemy import Engine, create_engine, event, insert, or_, select, text, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from skimguard.errors import StoreError
+from skimguard.intel import Indicator, IndicatorKind
 from skimguard.models import (
     Category,
     ChangeRule,
@@ -1109,6 +1110,73 @@ class Store:
                 )
                 for r in rows
             ]
+
+
+    # ---- threat intelligence -----------------------------------------------------------------
+
+    def replace_indicators(self, source: str, indicators: Sequence[Indicator], actor: str) -> IntelImport:
+        """Store a feed: the indicators of ``source`` become exactly ``indicators`` (a re-import
+        is a refresh). Audit logged under the site ``*``."""
+        _check_ident(source, "intel source")
+        now = _utcnow()
+        wanted = {(i.kind.value, i.value): i for i in indicators}
+        with self._tx(write=True) as s:
+            old = {
+                (kind, value): row_id
+                for row_id, kind, value in s.execute(
+                    select(t.IntelIndicator.id, t.IntelIndicator.kind, t.IntelIndicator.value).where(
+                        t.IntelIndicator.source == source
+                    )
+                )
+            }
+            gone = [row_id for key, row_id in old.items() if key not in wanted]
+            for chunk in _chunks(gone):
+                s.execute(delete(t.IntelIndicator).where(t.IntelIndicator.id.in_(chunk)))
+            new = [
+                {"source": source, "kind": k, "value": v, "reference": i.reference[:2000], "imported_at": now}
+                for (k, v), i in wanted.items()
+                if (k, v) not in old
+            ]
+            for start in range(0, len(new), 5000):
+                s.execute(insert(t.IntelIndicator), new[start : start + 5000])
+            s.add(
+                t.AuditEntry(
+                    site="*", at=now, actor=actor, action="intel-import", subject=source,
+                    details={"added": len(new), "removed": len(gone), "total": len(wanted)},
+                )
+            )  # fmt: skip
+        return IntelImport(source=source, added=len(new), removed=len(gone), total=len(wanted), at=now)
+
+    def indicators(self) -> list[Indicator]:
+        with self._tx() as s:
+            i = t.IntelIndicator
+            rows = s.execute(select(i.kind, i.value, i.source, i.reference))
+            out: list[Indicator] = []
+            for kind, value, source, reference in rows:
+                try:
+                    out.append(Indicator(IndicatorKind(kind), value, source, reference))
+                except ValueError:
+                    continue  # a kind from a newer skimguard
+            return out
+
+    def intel_sources(self) -> list[tuple[str, int, datetime]]:
+        """(source, indicator count, last import) of every imported feed."""
+        with self._tx() as s:
+            rows = s.execute(
+                select(t.IntelIndicator.source, func.count(), func.max(t.IntelIndicator.imported_at))
+                .group_by(t.IntelIndicator.source)
+                .order_by(t.IntelIndicator.source)
+            )
+            return [(src, int(n), at) for src, n, at in rows]
+
+
+@dataclass(frozen=True)
+class IntelImport:
+    source: str
+    added: int
+    removed: int
+    total: int
+    at: datetime
 
 
 open_store = Store.open

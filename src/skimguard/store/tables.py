@@ -353,3 +353,18 @@ class Baseline(Base):
     scan_id: Mapped[str | None] = mapped_column(String(NAME))
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean)
+
+
+class IntelIndicator(Base):
+    """Threat-intelligence indicators (``skimguard intel import``); a re-import of a source
+    replaces that source's indicators."""
+
+    __tablename__ = "intel_indicators"
+    __table_args__ = (UniqueConstraint("source", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(NAME))
+    kind: Mapped[str] = mapped_column(String(SHORT))
+    value: Mapped[str] = mapped_column(Text)
+    reference: Mapped[str] = mapped_column(Text)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
