@@ -18,7 +18,7 @@ import pytest
 
 from skimguard.canary import luhn_valid
 from skimguard.exfil import CanaryValue, Hit, Matcher
-from skimguard.exfil.match import DECOMPRESS_CAP, MAX_CANDIDATES
+from skimguard.exfil.match import DECOMPRESS_CAP, MAX_CANDIDATES, MAX_MATCHES_PER_NEEDLE, _url_decode, _url_decode_all
 
 CARD = "4111112837465922"  # a canary: Luhn-valid, in the visa test range
 OTHER_CARD = "4111119044173025"  # another canary card (another scan): must not match
@@ -407,3 +407,48 @@ def test_hex_escapes_after_unicode_escapes() -> None:
     escaped = "".join(f"\\x{b:02x}" for b in JOINED.encode())
     body = f'{{"t": "\\u5c71\\u7530", "d": "{escaped}", "p": "\\/x"}}'
     assert found(body) == card_set("json")
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast paths give the same answers as the slow ones
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_needle_past_the_scan_cap_is_still_found_in_every_item() -> None:
+    crowded = (f"{CARD} " * (MAX_MATCHES_PER_NEEDLE + 100)).encode()
+    shouting = (EMAIL.upper() + " ") * (MAX_MATCHES_PER_NEEDLE + 100)  # caseless needle, past the cap too
+    items = [crowded, f"late cc={CARD}".encode(), shouting.encode(), f"mail={EMAIL.upper()}".encode()]
+    assert [(h.item, h.value, h.chain, h.offset) for h in MATCHER.search(items)] == [
+        (0, "card_number", (), 0),
+        (1, "card_number", (), 8),
+        (2, "email", (), 0),
+        (3, "email", (), 5),
+    ]
+    assert MAX_MATCHES_PER_NEEDLE == 4096
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        [b"a=%41%42", b"no escape", b"b=%E5%B1%B1+x", b"%3D%25%2541"],  # all well formed: one call
+        [b"cc=%34%31", b"100% off", b"%4", b"tail%", b"x=%41"],  # malformed ones among them
+        [b"a=%41%\nb", b"%\r\nc=%42", b"d=%43"],  # a line break after "%" (a soft line break to a2b_qp)
+        [b"%=3D%41", b"==%41", b"%%41"],  # "=" next to escapes
+        [b"a=%00%41", b"b=%41"],  # decoding makes a NUL: all one by one
+        [b"bin\x00%41", b"\x1f\x8b\x08\x00%zz", b"c=%41"],  # a NUL of their own
+    ],
+)
+def test_percent_decoding_all_texts_at_once_equals_one_by_one(texts: list[bytes]) -> None:
+    assert _url_decode_all(texts) == [_url_decode(t) for t in texts]
+
+
+def test_percent_encoded_card_next_to_malformed_escapes_in_other_items() -> None:
+    items = ["50% off today", "cc=" + CARD.replace("4", "%34"), "a%\nb", "z=%4"]
+    assert hits_of(*items) == [(1, "card_number", ("url",))]
+
+
+def test_char_code_lists_inside_base64_and_nowhere_else() -> None:
+    spelled = ", ".join(str(ord(c)) for c in JOINED)
+    assert found(base64.b64encode(spelled.encode()).decode()) == card_set("base64", "charcodes")
+    # numbers around commas that spell nothing: the gate opens, the decoder finds no canary
+    assert found("[12, 34, 56, 78, 90, 11, 13]") == []

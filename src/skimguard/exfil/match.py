@@ -31,42 +31,48 @@ which a long value was found in clear (a hash does not count); for a line of a r
 whole item counts. Reversed needles shorter than 15 bytes are looked for the same way: a skimmer
 reverses a whole payload, not a lone short field.
 
-Speed: everything per byte runs in C. Each distinct item is looked at once (identical header blocks
-recur from request to request); texts without ``%`` or ``\\`` skip normalization; two-byte escapes
-are looked for with a regex (C's ``memchr`` finds single bytes, a two-byte ``find`` is slower than
-the regex engine's prefix scan). The distinct candidate texts of one layer are joined into
-one buffer (NUL-separated). Needles of 15 bytes or more pass one gate: the buffer's 8-byte blocks
-against a set of the needles' 8-byte grams (a 15-byte needle always covers a whole block), then
-``find`` for the few needles whose grams matched; shorter needles get one search each. Base64
-runs are located with ``translate`` + ``find`` (hex runs inside them: hex digits are base64
-characters); all distinct runs of a layer are decoded together, one call per alignment and
-direction (each run's alignment in the joined stream depends on the runs before it, and the phases
-shift them all), and only stretches that decode to text become candidates.
+Speed: everything per byte runs in C (or in yara-x's Rust). Each distinct item is looked at once
+(identical header blocks recur from request to request); texts without ``%`` or ``\\`` skip
+normalization, and the texts of a layer that need percent-decoding are decoded together in one
+call; two-byte escapes are looked for with a regex (C's ``memchr`` finds single bytes, a two-byte
+``find`` is slower than the regex engine's prefix scan). The distinct candidate texts of one layer
+are joined into one buffer (NUL-separated) and scanned once by yara-x (compiled once per set of
+needles): every needle searched everywhere at once (Aho-Corasick), and the gate of char-code lists
+(two numbers around a comma), so a layer without one skips that decoder. Base64 runs are located
+with ``translate`` + ``find`` (hex runs inside them: hex digits are base64 characters); all
+distinct runs of a layer are decoded together, one call per alignment and direction (each run's
+alignment in the joined stream depends on the runs before it, and the phases shift them all), and
+only stretches that decode to text become candidates.
 
 Everything is pure (no I/O) and bounded: items are cut to ``max_item_bytes`` (head and tail kept),
 at most ``MAX_CANDIDATES`` new candidates per item and layer, at most ``DECODE_BUDGET_FACTOR`` times
 the item's size decoded per item, decompressed output capped at ``DECOMPRESS_CAP`` per item,
-JSON escapes and char codes capped per text. Encrypted payloads are out of scope.
+JSON escapes and char codes capped per text, offsets of one needle from the scan capped at
+``MAX_MATCHES_PER_NEEDLE`` per layer (past that: one ``find`` per text that holds it). Encrypted
+payloads are out of scope.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
-import struct
 import zlib
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, chain, compress
+from itertools import accumulate, chain, compress, filterfalse
 from urllib.parse import quote_plus, unquote_to_bytes
+
+import yara_x
 
 __all__ = [
     "DECODE_BUDGET_FACTOR",
     "DECOMPRESS_CAP",
     "MAX_CANDIDATES",
+    "MAX_MATCHES_PER_NEEDLE",
     "CanaryValue",
     "Hit",
     "Matcher",
@@ -88,15 +94,15 @@ B64_MIN_SEGMENT = 12  # ... (base64: it decodes every alignment of every run, mo
 MIN_CHARCODES = 6  # numbers in a char-code list
 MAX_CHARCODES = 16_384  # numbers of one list decoded (about: the list is cut at 8 bytes a number)
 MAX_CHARCODE_REGIONS = 4096  # regions looked at one by one per layer, then one regex pass
+MAX_MATCHES_PER_NEEDLE = 4096  # offsets of one needle per layer from the scan; more: one find per text
 
 CARD_NAMES = frozenset({"card_number"})
 HASHED_NAMES = frozenset({"email", "password"})
 CASELESS_NAMES = frozenset({"email"})
 
-_GRAM = 8
 _SNIFF = 4096  # bytes looked at to tell text from binary data
 _LINE_LOOKUPS = 16  # root lines looked up one by one before all lines are indexed
-_LONG = 2 * _GRAM - 1  # a needle this long always covers one whole 8-byte block of the haystack
+_SHORT_REVERSED = 15  # reversed needles shorter than this are paired (looked for next to a long value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,12 +260,48 @@ def _needles_of(index: int, value: CanaryValue) -> list[_Needle]:
     return list(unique.values())
 
 
+def _yara_source(needles: Sequence[_Needle]) -> str:
+    """The rules of the one yara-x scan per layer: ``needles``, one pattern per needle
+    (``$n<index>``: the bytes in hex, or for a caseless needle an escaped text string with
+    ``nocase``, ASCII case as ``bytes.lower``), and ``charcodes``, the gate of char-code lists (two
+    numbers around a comma, ``3?`` a digit or one of ``:;<=>?``)."""
+    patterns = []
+    for index, needle in enumerate(needles):
+        if needle.caseless:
+            escaped = "".join(f"\\x{byte:02x}" for byte in needle.data)
+            patterns.append(f'    $n{index} = "{escaped}" nocase')
+        else:
+            patterns.append(f"    $n{index} = {{ {needle.data.hex(' ')} }}")
+    rules = [
+        "rule charcodes {\n  strings:\n    $c = { 3? 3? 2C 3? 3? }\n    $s = { 3? 3? 2C 20 3? 3? }\n"
+        "  condition:\n    any of them\n}\n"
+    ]
+    if patterns:
+        rules.append("rule needles {\n  strings:\n" + "\n".join(patterns) + "\n  condition:\n    any of them\n}\n")
+    return "\n".join(rules)
+
+
+@functools.lru_cache(maxsize=16)
+def _compile(source: str) -> yara_x.Rules:
+    """Compiled rules, shared by the matchers of one scan's canary (compiled rules are immutable)."""
+    return yara_x.compile(source)
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """What the yara-x scan of a layer found."""
+
+    needles: list[tuple[_Needle, list[int]]]  # needle, offsets (ascending, at most MAX_MATCHES_PER_NEEDLE)
+    charcodes: bool  # two numbers around a comma somewhere: char-code lists may be there
+
+
 # ---------------------------------------------------------------------------------------------
 # Backward: decoders
 # ---------------------------------------------------------------------------------------------
 
 _PCT = re.compile(rb"%[0-9A-Fa-f]{2}")
 _BAD_PCT = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_PCT_BREAK = re.compile(rb"%[\r\n]")
 _JSON_ESC = re.compile(
     rb"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|(.))",
     re.S,
@@ -283,6 +325,37 @@ def _url_decode(text: bytes) -> bytes | None:
         return unquote_to_bytes(text)
     # every escape is well formed: quoted-printable decoding does the same, in C
     return binascii.a2b_qp(text.replace(b"=", b"=3D").replace(b"%", b"="))
+
+
+def _url_decode_all(texts: list[bytes]) -> list[bytes | None]:
+    """:func:`_url_decode` of each text, in one call for all texts with an escape: joined
+    NUL-separated (an escape never spans a NUL) and decoded together as in :func:`_url_decode`.
+    Every well-formed escape shortens the text by two bytes, ``a2b_qp`` shortens a malformed one by
+    less (a line break right after ``%`` is a soft line break to it: looked for first); a text with
+    a malformed escape or a NUL of its own is decoded alone (all texts if decoding made a NUL)."""
+    out: list[bytes | None] = [None] * len(texts)
+    escaped = [index for index, text in enumerate(texts) if b"%" in text]
+    batch = [index for index in escaped if b"\x00" not in texts[index]]
+    alone = [index for index in escaped if b"\x00" in texts[index]]  # binary data, mostly
+    joined = b"\x00".join([texts[i] for i in batch])
+    decoded = binascii.a2b_qp(joined.replace(b"=", b"=3D").replace(b"%", b"="))
+    breaks = (b"\n" in joined or b"\r" in joined) and _PCT_BREAK.search(joined) is not None  # memchr first
+    if breaks or len(decoded) != len(joined) - 2 * joined.count(b"%"):
+        malformed = {i for i in batch if _BAD_PCT.search(texts[i]) is not None}
+        alone += malformed
+        batch = [i for i in batch if i not in malformed]
+        joined = b"\x00".join([texts[i] for i in batch])
+        decoded = binascii.a2b_qp(joined.replace(b"=", b"=3D").replace(b"%", b"="))
+    pieces = decoded.split(b"\x00") if batch else []
+    if len(pieces) == len(batch):
+        for index, text in zip(batch, pieces, strict=True):
+            if text != texts[index]:
+                out[index] = text
+    else:  # %00
+        alone += batch
+    for index in alone:
+        out[index] = _url_decode(texts[index])
+    return out
 
 
 def _json_repl(m: re.Match[bytes]) -> bytes:
@@ -529,28 +602,6 @@ class _Cand:
     stages: tuple[bytes, ...] = ()  # raw, then the text after each normalization step
     labels: tuple[str, ...] = ()  # the steps: "url" / "json"
 
-    def normalize(self, rounds: int) -> None:
-        """Percent-decode and unescape, as often as something is left (double encoding), at most
-        ``rounds`` steps (each one counts in the chain)."""
-        text = self.raw
-        if b"%" not in text and b"\\" not in text:  # the common case: nothing to decode
-            self.text, self.stages, self.labels = text, (text,), ()
-            return
-        stages = [text]
-        labels: list[str] = []
-        while len(labels) < rounds:
-            decoded = _url_decode(text)
-            if decoded is not None and decoded != text:
-                labels.append("url")
-            else:
-                decoded = _json_unescape(text)
-                if decoded is None:
-                    break
-                labels.append("json")
-            text = decoded
-            stages.append(text)
-        self.text, self.stages, self.labels = text, tuple(stages), tuple(labels)
-
     def steps_for(self, found: bytes, caseless: bool = False) -> tuple[str, ...]:
         """The normalization steps needed to see ``found`` (a piece of ``text``): up to the first
         stage that contains it."""
@@ -561,6 +612,36 @@ class _Cand:
             if needle in (stage.lower() if caseless else stage):
                 return self.labels[:index]
         return self.labels
+
+
+def _normalize(cands: list[_Cand], rounds: int) -> None:
+    """Percent-decode and unescape each candidate's text, as often as something is left (double
+    encoding), at most ``rounds`` steps (each one counts in the chain). Each round percent-decodes
+    all texts that need it together; a text without a percent escape is JSON-unescaped on its own."""
+    pending: list[tuple[_Cand, list[bytes], list[str]]] = []
+    for cand in cands:
+        text = cand.raw
+        if b"%" in text or b"\\" in text:
+            pending.append((cand, [text], []))
+        else:  # the common case: nothing to decode
+            cand.text, cand.stages, cand.labels = text, (text,), ()
+    todo = pending
+    for _ in range(rounds):
+        left = []
+        for (cand, stages, labels), decoded in zip(todo, _url_decode_all([s[-1] for _, s, _ in todo]), strict=True):
+            if decoded is not None:
+                labels.append("url")
+            else:
+                decoded = _json_unescape(stages[-1])
+                if decoded is None:
+                    continue
+                labels.append("json")
+            stages.append(decoded)
+            if b"%" in decoded or b"\\" in decoded:
+                left.append((cand, stages, labels))
+        todo = left
+    for cand, stages, labels in pending:
+        cand.text, cand.stages, cand.labels = stages[-1], tuple(stages), tuple(labels)
 
 
 class _Layer:
@@ -577,6 +658,19 @@ class _Layer:
 
     def locate(self, pos: int) -> int:
         return bisect_right(self.starts, pos) - 1
+
+
+def _first_per_text(layer: _Layer, needle: _Needle, after: int) -> Iterator[int]:
+    """Offsets of ``needle`` past ``after``, the first one in each text (a crowded needle: one
+    ``find`` per text that holds it)."""
+    hay = layer.buf.lower() if needle.caseless else layer.buf
+    pos = hay.find(needle.data, after + 1)
+    while pos >= 0:
+        yield pos
+        k = layer.locate(pos)
+        if k + 1 >= len(layer.starts):
+            return
+        pos = hay.find(needle.data, layer.starts[k + 1])
 
 
 class _Search:
@@ -654,43 +748,25 @@ class _Search:
         for origin in self.origins(cand):
             self.record(origin, needle, at, steps)
 
-    def search_layer(self, layer: _Layer) -> None:
-        m = self.m
-        buf = layer.buf
-        low = buf.lower()
+    def search_layer(self, layer: _Layer, found: list[tuple[_Needle, list[int]]]) -> None:
+        """Hits of the needles the scan found in the layer, then the paired needles in the texts
+        where a long value was found."""
         unlocked: set[int] = set()  # texts with a long value in clear
-        for pattern, caseless, ids in m.short:  # one pass each, "+" and " " variants together
-            hay = low if caseless else buf
-            match = pattern.search(hay)
-            while match is not None:
-                index = ids.get(match.group())
-                k = layer.locate(match.start())
-                if index is not None:
-                    needle = m.needles[index]
-                    for cand in layer.groups[k]:
-                        if cand.search:
-                            self.hit(cand, needle, layer.texts[k], match.start() - layer.starts[k])
-                    unlocked.add(k)
-                match = pattern.search(hay, match.end())
-        candidates: set[int] = set()
-        whole = len(low) // _GRAM * _GRAM
-        if whole:
-            for gram in m.grams.intersection(memoryview(low)[:whole].cast("Q")):
-                candidates.update(m.gram_needles[gram])
-        for index in sorted(candidates):
-            needle = m.needles[index]
-            hay = low if needle.caseless else buf
-            pos = hay.find(needle.data)
-            while pos >= 0:
+        for needle, capped in found:
+            offsets: Iterable[int] = capped
+            if len(capped) >= MAX_MATCHES_PER_NEEDLE:  # crowded: the rest with one find per text
+                offsets = chain(capped, _first_per_text(layer, needle, capped[-1]))
+            last = -1
+            for pos in offsets:
                 k = layer.locate(pos)
+                if k == last:  # the first occurrence per text says it all (same bytes, same steps)
+                    continue
+                last = k
                 for cand in layer.groups[k]:
                     if cand.search:
                         self.hit(cand, needle, layer.texts[k], pos - layer.starts[k])
                 if not needle.hashed:
                     unlocked.add(k)
-                if k + 1 >= len(layer.starts):
-                    break
-                pos = hay.find(needle.data, layer.starts[k + 1])
         for k in sorted(unlocked):
             self.paired(layer.texts[k], [c for c in layer.groups[k] if c.search], whole_items=True)
 
@@ -710,7 +786,7 @@ class _Search:
             lines = {i for c in cands for i, chain, _ in self.origins(c) if not chain and self.splits[i] is not None}
             for item in sorted(lines):
                 whole = _Cand(self.datas[item], [(item, (), 0)])
-                whole.normalize(self.m.max_depth)
+                _normalize([whole], self.m.max_depth)
                 self.paired(whole.text, [whole])
 
     # -- new candidates ----------------------------------------------------------------------
@@ -747,7 +823,7 @@ class _Search:
                 for origin in self.origins(cand):
                     self.emit(origin, more, data, blob)
 
-    def expand_layer(self, layer: _Layer, blobs: list[_Cand]) -> None:
+    def expand_layer(self, layer: _Layer, blobs: list[_Cand], charcodes: bool) -> None:
         self.counts = {}
         for blob in blobs:
             self.inflate(blob)
@@ -756,7 +832,8 @@ class _Search:
                 if cand.inflate:
                     self.inflate(cand)
         self.runs(layer)
-        self.charcode_lists(layer)
+        if charcodes:
+            self.charcode_lists(layer)
 
     def inflate(self, cand: _Cand) -> None:
         origins = self.origins(cand)
@@ -782,17 +859,20 @@ class _Search:
         runs = list(dict.fromkeys(pieces))
         # base64 of 12 bytes of text always has capitals (a character's top bits: I-Z or a-f, a-f
         # only for h-z and {|}~): paths, UUIDs, header names and numbers need no decoding
-        found = _decode_runs(_B64, [r for r in runs if not (r.islower() or r.isdigit())])
+        found = _decode_runs(_B64, list(filterfalse(bytes.isdigit, filterfalse(bytes.islower, runs))))
         # hex, inside the distinct base64 runs
         joined = b"\x00".join(runs)
         hex_firsts, hex_pieces = _find_runs(joined, _HEX)
         if hex_pieces:
             hex_found = _decode_runs(_HEX, list(dict.fromkeys(hex_pieces)))
             if hex_found:
-                inside = [0, *accumulate(len(r) + 1 for r in runs)]
+                useful = {run for run, _, _, _ in hex_found}
                 holders: dict[bytes, list[bytes]] = {}
                 for piece, first in zip(hex_pieces, hex_firsts, strict=True):
-                    holders.setdefault(piece, []).append(runs[bisect_right(inside, first) - 1])
+                    if piece in useful:
+                        start = joined.rfind(b"\x00", 0, first) + 1
+                        end = joined.find(b"\x00", first)
+                        holders.setdefault(piece, []).append(joined[start : len(joined) if end < 0 else end])
                 # attributed to the base64 run around the hex run (that is where the texts are)
                 found += [(outer, steps, data, blob) for run, steps, data, blob in hex_found for outer in holders[run]]
         if not found:
@@ -812,10 +892,8 @@ class _Search:
 
     def charcode_lists(self, layer: _Layer) -> None:
         """Texts spelled as JavaScript char codes, ``52,49,49,...`` (or in brackets): two numbers
-        around a comma gate a region, a regex reads the lists in it."""
+        around a comma gate a region, a regex reads the lists in it (the scan saw such a gate)."""
         buf = layer.buf
-        if b"," not in buf:
-            return
         cls = buf.translate(_CC_CLASS)
         pos = 0
         for _ in range(MAX_CHARCODE_REGIONS):
@@ -865,31 +943,31 @@ class Matcher:
             if value.value:
                 needles += _needles_of(index, value)
         self.needles = tuple(needles)
-        long_ids = [i for i, n in enumerate(needles) if major[n.value]]
-        short = [i for i in long_ids if len(needles[i].data) < _LONG]
         # Looked for only where a long value was found (same text): short values, and short needles
-        # of reversed text (a skimmer reverses a whole payload, not one short field). Each short
-        # needle searched everywhere costs a pass over all text; the gate covers long ones at once.
-        self.paired = tuple(n for n in needles if not major[n.value]) + tuple(
-            needles[i] for i in short if needles[i].steps[:1] == ("reverse",)
-        )
-        groups: dict[tuple[bytes, bool], dict[bytes, int]] = {}
-        for i in short:
-            needle = needles[i]
-            if needle.steps[:1] != ("reverse",):
-                groups.setdefault((needle.data.replace(b"+", b" "), needle.caseless), {})[needle.data] = i
-        self.short = [
-            (re.compile(re.escape(key).replace(b"\\ ", b"[ +]")), caseless, ids)
-            for (key, caseless), ids in groups.items()
+        # of reversed text (a skimmer reverses a whole payload, not one short field).
+        paired = [
+            not major[n.value] or (len(n.data) < _SHORT_REVERSED and n.steps[:1] == ("reverse",)) for n in needles
         ]
-        grams: dict[int, set[int]] = {}
-        for i in long_ids:
-            data = needles[i].data.lower()
-            if len(data) >= _LONG:
-                for at in range(len(data) - _GRAM + 1):
-                    grams.setdefault(struct.unpack("Q", data[at : at + _GRAM])[0], set()).add(i)
-        self.gram_needles = {g: tuple(sorted(ids)) for g, ids in grams.items()}
-        self.grams = frozenset(grams)
+        self.paired = tuple(compress(needles, paired))
+        # every other needle is looked for everywhere, all at once: one yara-x scan per layer
+        self.everywhere = tuple(i for i, is_paired in enumerate(paired) if not is_paired)
+        self.rules = _compile(_yara_source([needles[i] for i in self.everywhere]))
+
+    def _scan(self, buf: bytes) -> _Scan:
+        """One pass over a layer's buffer: every needle looked for everywhere, and the char-code gate."""
+        scanner = yara_x.Scanner(self.rules)
+        scanner.max_matches_per_pattern(MAX_MATCHES_PER_NEEDLE)
+        found: list[tuple[_Needle, list[int]]] = []
+        charcodes = False
+        for rule in scanner.scan(buf).matching_rules:
+            if rule.identifier == "charcodes":
+                charcodes = True
+                continue
+            for pattern in rule.patterns:
+                if pattern.matches:
+                    needle = self.needles[self.everywhere[int(pattern.identifier[2:])]]
+                    found.append((needle, [match.offset for match in pattern.matches]))
+        return _Scan(found, charcodes)
 
     def search(self, items: Sequence[bytes]) -> list[Hit]:
         """Every (item, value) found, once each, with the shortest chain; ordered by item, then value.
@@ -944,11 +1022,11 @@ class Matcher:
             blobs = list(run.blobs[depth].values())  # compressed data: only inflated
             if not texts and not blobs:
                 continue
-            for cand in texts:
-                cand.normalize(self.max_depth - depth)
+            _normalize(texts, self.max_depth - depth)
             layer = _Layer(texts)
-            run.search_layer(layer)
+            scan = self._scan(layer.buf)
+            run.search_layer(layer, scan.needles)
             if depth < self.max_depth:
-                run.expand_layer(layer, blobs)
+                run.expand_layer(layer, blobs, scan.charcodes)
         order = {v.name: i for i, v in reversed(list(enumerate(self.values)))}
         return sorted((hit for _, hit in run.best.values()), key=lambda h: (h.item, order[h.value], h.chain))
