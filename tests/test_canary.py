@@ -135,6 +135,7 @@ def test_canary_short_values_never_hide_inside_long_ones() -> None:
     for _ in range(300):
         c = new_canary(NOW)
         longs = c.card_number + "|" + "".join(ch for ch in c.phone + c.postal_code if ch.isdigit())
-        assert c.cvc not in longs
-        assert f"{c.exp_month:02d}{c.exp_year % 100:02d}" not in longs
+        assert c.cvc not in longs and c.cvc[::-1] not in longs  # the matcher also tries reversal
+        exp = f"{c.exp_month:02d}{c.exp_year % 100:02d}"
+        assert exp not in longs and exp[::-1] not in longs
         assert luhn_valid(c.card_number) and c.tag in c.email and c.tag in c.password

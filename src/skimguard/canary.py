@@ -77,13 +77,15 @@ def new_canary(now: datetime, *, brand: str = "visa", email_domain: str = CANARY
     """
     tag = "".join(secrets.choice(_TAG_ALPHABET) for _ in range(6))
     phone, postal = f"090-{digits(4)}-{digits(4)}", f"1{digits(2)}-{digits(4)}"
-    # The short values (CVC, expiry) must not occur inside the long ones, or a hit on the card
-    # number or the phone would also claim them.
+    # The short values (CVC, expiry) must not occur inside the long ones, forwards or reversed, or
+    # a hit on the card number or the phone would also claim them (the matcher tries reversal).
     longer = "".join(c for c in phone + postal if c.isdigit())
     while True:
         card = new_canary_card(now, brand=brand)
         exp_digits = f"{card.exp_month:02d}{card.exp_year % 100:02d}"
-        if not any(short in card.number + "|" + longer for short in (card.cvc, exp_digits)):
+        haystack = card.number + "|" + longer
+        shorts = (card.cvc, exp_digits, card.cvc[::-1], exp_digits[::-1])
+        if not any(short in haystack for short in shorts):
             break
     return CanaryIdentity(
         tag=tag,
