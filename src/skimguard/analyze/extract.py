@@ -1,0 +1,403 @@
+"""Cut a file into the code segments the static analysis engine looks at.
+
+A skimmer rarely sits alone in a ``.js`` file: it hides in an inline ``<script>`` of a CMS
+template, in an ``onload=`` attribute, in a ``javascript:`` link, or in a PHP file that prints it
+(``echo '<script>...'``). :func:`extract_segments` finds those pieces and returns them as
+:class:`~skimguard.analyze.model.Segment` objects that remember where they start (1-based line and
+column, in characters, lines split at ``\\n``), so a hit at offset ``n`` of a segment maps back to
+the file with :func:`segment_position`.
+
+What comes out, per language:
+
+* **JS** — the whole text, one segment (origin ``file``).
+* **HTML** (and templates: Twig, Smarty, Liquid, Handlebars, Mustache) — the page itself as one
+  HTML segment (origin ``file``, so markup rules can look at forms), then each inline script whose
+  type is JavaScript (origin ``script``), each ``on*`` attribute (``handler:onclick``) and each
+  ``javascript:`` URL in ``href``/``src``/``action``/``formaction`` (``javascript-url``). Attribute
+  values are HTML-unescaped (and ``javascript:`` URLs percent-decoded) only when they need it; such
+  segments start at the value and their inner positions are approximate.
+* **PHP** — every PHP block (``<?php … ?>``, ``<?= … ?>``, short ``<? … ?>``, or to the end of the
+  file when unclosed), origin ``php``; the text outside the blocks is scanned as HTML (PHP blocks
+  are blanked with spaces so every offset stays exact) and also given whole as one HTML segment;
+  string literals in PHP code (or ``.``-joined runs of them) that contain markup (``<script``,
+  ``<iframe``, ``<form``, ``<input``) or a JavaScript function become ``php-echo`` segments (the
+  literal's value, so positions inside are approximate).
+* **TEXT** — the text, one segment.
+
+Segments come in file order (ties: the whole-file segment first). The scanner is a small
+hand-written one (the standard library's ``html.parser`` does not give attribute positions), linear
+in the input: every search either advances or ends the scan. At most :data:`MAX_ANALYZE_CHARS`
+characters are looked at and at most :data:`MAX_SEGMENTS` segments returned.
+"""
+
+from __future__ import annotations
+
+import bisect
+import html
+import re
+import urllib.parse
+from dataclasses import dataclass
+
+from skimguard.analyze.model import Language, Segment
+from skimguard.analyze.normalize import PHP_QUOTED_STRING, PhpKind, PhpToken, php_string_value, php_tokens
+
+MAX_ANALYZE_CHARS = 2 * 1024 * 1024
+MAX_SEGMENTS = 5000
+SNIFF_BYTES = 4096
+
+_JS_EXT = frozenset({".js", ".mjs", ".cjs"})
+_HTML_EXT = frozenset(
+    {".html", ".htm", ".xhtml", ".shtml", ".svg", ".twig", ".tpl", ".liquid", ".hbs", ".handlebars", ".mustache"}
+)
+_PHP_EXT = frozenset({".php", ".php3", ".php4", ".php5", ".php6", ".php7", ".php8", ".phtml", ".pht"})
+_TEXT_NAMES = frozenset({".htaccess", ".user.ini"})
+_TEXT_EXT = frozenset({".css", ".json", ".map", ".ini"})
+
+_SNIFF_PHP = re.compile(r"<\?php\b|<\?=", re.I)
+_SNIFF_HTML = re.compile(r"<(?:!doctype\b|html\b|script\b|head\b|body\b|iframe\b|form\b)", re.I)
+_SNIFF_JS = re.compile(
+    r"\bfunction\s*[\w$]*\s*\(|\b(?:var|let|const)\s+[\w$]+\s*[=;,]|\bdocument\.[A-Za-z]|\bwindow\.[A-Za-z]"
+    r"|\beval\s*\(|=>|\brequire\s*\(|\bmodule\.exports\b|\bnew\s+[A-Z][\w$]*\s*\("
+)
+
+
+def detect_language(path: str, head: bytes) -> Language:
+    """Language of a file from its name and its first bytes (``head``, about 4 KiB).
+
+    The extension decides when it is known (``.js`` → JS; ``.php``/``.phtml`` … → PHP; HTML and
+    template extensions → HTML, or PHP when they hold ``<?php``; ``.inc`` → PHP when it holds
+    ``<?php``; ``.htaccess``/``.user.ini``/``.css``/``.json`` → TEXT). Otherwise (and for ``-``,
+    standard input) the content is sniffed: ``<?php`` → PHP, a document tag → HTML, code-looking
+    text → JS, anything else → TEXT."""
+    sniff = head[:SNIFF_BYTES].decode("utf-8", "replace").lstrip("\ufeff")
+    name = "" if path in ("-", "") else path.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    ext = "." + name.rsplit(".", 1)[-1] if "." in name else ""
+    if name in _TEXT_NAMES or name.endswith(".user.ini"):
+        return Language.TEXT
+    if ext in _PHP_EXT:
+        return Language.PHP
+    if ext in _JS_EXT:
+        return Language.JS
+    if ext in _HTML_EXT:
+        return Language.PHP if _SNIFF_PHP.search(sniff) else Language.HTML
+    if ext in _TEXT_EXT:
+        return Language.TEXT
+    if ext == ".inc" and _SNIFF_PHP.search(sniff):
+        return Language.PHP
+    return _sniff(sniff)
+
+
+def _sniff(text: str) -> Language:
+    if _SNIFF_PHP.search(text) or text.lstrip().startswith("<?\n") or text.startswith("<? "):
+        return Language.PHP
+    if _SNIFF_HTML.search(text):
+        return Language.HTML
+    if _SNIFF_JS.search(text):
+        return Language.JS
+    return Language.TEXT
+
+
+# ---------------------------------------------------------------------------------------------
+# positions
+# ---------------------------------------------------------------------------------------------
+
+
+def offset_to_line_col(text: str, offset: int) -> tuple[int, int]:
+    """1-based (line, column) of character ``offset`` in ``text`` (lines end at ``\\n``)."""
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset) + 1
+    last_nl = text.rfind("\n", 0, offset)
+    return line, offset - last_nl
+
+
+def segment_position(segment: Segment, offset: int) -> tuple[int, int]:
+    """1-based (line, column) in the original file of character ``offset`` of ``segment.text``.
+
+    Exact for segments cut verbatim from the file; for decoded ones (``php-echo``, unescaped
+    attribute values) it is where the decoded text would be if it were verbatim."""
+    offset = max(0, min(offset, len(segment.text)))
+    newlines = segment.text.count("\n", 0, offset)
+    if newlines == 0:
+        return segment.line, segment.column + offset
+    last_nl = segment.text.rfind("\n", 0, offset)
+    return segment.line + newlines, offset - last_nl
+
+
+class _Lines:
+    """Offset → (line, column) for many offsets of one text, by bisection."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0]
+        pos = text.find("\n")
+        while pos >= 0:
+            self.starts.append(pos + 1)
+            pos = text.find("\n", pos + 1)
+
+    def at(self, offset: int) -> tuple[int, int]:
+        idx = bisect.bisect_right(self.starts, offset) - 1
+        return idx + 1, offset - self.starts[idx] + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML scanning
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Piece:
+    language: Language
+    text: str
+    offset: int  # in the scanned text
+    origin: str
+
+
+_JS_TYPES = frozenset(
+    {
+        "",
+        "module",
+        "text/javascript",
+        "application/javascript",
+        "application/x-javascript",
+        "application/ecmascript",
+        "application/x-ecmascript",
+        "text/ecmascript",
+        "text/x-ecmascript",
+        "text/x-javascript",
+        "text/jscript",
+        "text/livescript",
+        "text/javascript1.0",
+        "text/javascript1.1",
+        "text/javascript1.2",
+        "text/javascript1.3",
+        "text/javascript1.4",
+        "text/javascript1.5",
+    }
+)
+_RAW_TEXT = frozenset({"style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "noscript"})
+_URL_ATTRS = frozenset({"href", "src", "action", "formaction", "xlink:href"})
+_TAG_NAME = re.compile(r"[A-Za-z][^\s/>]*")
+_SPACE_SLASH = re.compile(r"[\s/]*")
+_SPACES = re.compile(r"\s*")
+_ATTR_NAME = re.compile(r"[^\s/>][^\s/>=]*")
+_UNQUOTED = re.compile(r"[^\s>]*")
+_EVENT_ATTR = re.compile(r"on[a-z]+\Z")
+_URL_STRIP = re.compile(r"[\t\n\r]")
+_END_TAG: dict[str, re.Pattern[str]] = {}
+
+
+def _end_tag(name: str) -> re.Pattern[str]:
+    pattern = _END_TAG.get(name)
+    if pattern is None:
+        pattern = re.compile(r"</" + re.escape(name) + r"[\s/>]", re.I)
+        _END_TAG[name] = pattern
+    return pattern
+
+
+def _parse_tag(text: str, pos: int) -> tuple[str, list[tuple[str, str, int]], int] | None:
+    """Parse a start tag at ``pos`` (the ``<``): (name, [(attr, value, value offset)], end) or
+    None when the text ends inside the tag (a browser drops such a tag)."""
+    n = len(text)
+    m = _TAG_NAME.match(text, pos + 1)
+    if m is None:  # pragma: no cover - caller checked for a letter
+        return None
+    name = m.group().lower()
+    p = m.end()
+    attrs: list[tuple[str, str, int]] = []
+    while True:
+        p = _SPACE_SLASH.match(text, p).end()  # type: ignore[union-attr]
+        if p >= n:
+            return None
+        if text[p] == ">":
+            return name, attrs, p + 1
+        am = _ATTR_NAME.match(text, p)
+        if am is None:  # pragma: no cover - any other character starts a name
+            return None
+        attr = am.group().lower()
+        p = _SPACES.match(text, am.end()).end()  # type: ignore[union-attr]
+        if p < n and text[p] == "=":
+            p = _SPACES.match(text, p + 1).end()  # type: ignore[union-attr]
+            if p >= n:
+                return None
+            q = text[p]
+            if q in "\"'":
+                close = text.find(q, p + 1)
+                if close < 0:
+                    return None
+                attrs.append((attr, text[p + 1 : close], p + 1))
+                p = close + 1
+            else:
+                um = _UNQUOTED.match(text, p)
+                end = um.end() if um else p
+                attrs.append((attr, text[p:end], p))
+                p = end
+        else:
+            attrs.append((attr, "", p))
+
+
+def _attr_pieces(attrs: list[tuple[str, str, int]], origin_override: str | None) -> list[_Piece]:
+    pieces: list[_Piece] = []
+    for attr, raw, offset in attrs:
+        if _EVENT_ATTR.match(attr):
+            code = html.unescape(raw) if "&" in raw else raw
+            if code.strip():
+                pieces.append(_Piece(Language.JS, code, offset, origin_override or "handler:" + attr))
+        elif attr in _URL_ATTRS and raw:
+            piece = _javascript_url(raw, offset)
+            if piece is not None:
+                pieces.append(
+                    piece if origin_override is None else _Piece(piece.language, piece.text, offset, origin_override)
+                )
+    return pieces
+
+
+def _javascript_url(raw: str, offset: int) -> _Piece | None:
+    if raw[:11].lower() == "javascript:" and "&" not in raw and "%" not in raw:
+        code = raw[11:]
+        return _Piece(Language.JS, code, offset + 11, "javascript-url") if code.strip() else None
+    value = html.unescape(raw) if "&" in raw else raw
+    value = _URL_STRIP.sub("", value).lstrip("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10 ")
+    if value[:11].lower() != "javascript:":
+        return None
+    code = urllib.parse.unquote(value[11:]) if "%" in value else value[11:]
+    return _Piece(Language.JS, code, offset, "javascript-url") if code.strip() else None
+
+
+def _script_is_js(attrs: list[tuple[str, str, int]]) -> bool:
+    for attr, value, _ in attrs:
+        if attr == "type":
+            return value.split(";", 1)[0].strip().lower() in _JS_TYPES
+    return True
+
+
+def _scan_html(text: str, origin_override: str | None = None) -> list[_Piece]:
+    """Inline scripts, event handlers and ``javascript:`` URLs of an HTML text (offsets into it)."""
+    pieces: list[_Piece] = []
+    n = len(text)
+    pos = 0
+    while len(pieces) < MAX_SEGMENTS:
+        lt = text.find("<", pos)
+        if lt < 0 or lt + 1 >= n:
+            break
+        c = text[lt + 1]
+        if text.startswith("<!--", lt):
+            end = text.find("-->", lt + 4)
+            if end < 0:
+                break
+            pos = end + 3
+        elif c in "!?" or c == "/":
+            end = text.find(">", lt + 2)
+            if end < 0:
+                break
+            pos = end + 1
+        elif c.isascii() and c.isalpha():
+            tag = _parse_tag(text, lt)
+            if tag is None:
+                break
+            name, attrs, pos = tag
+            pieces.extend(_attr_pieces(attrs, origin_override))
+            if name == "script":
+                m = _end_tag("script").search(text, pos)
+                body_end = m.start() if m else n
+                body = text[pos:body_end]
+                if body.strip() and _script_is_js(attrs):
+                    pieces.append(_Piece(Language.JS, body, pos, origin_override or "script"))
+                pos = body_end
+            elif name in _RAW_TEXT:
+                m = _end_tag(name).search(text, pos)
+                pos = m.start() if m else n
+            elif name == "plaintext":
+                break
+        else:
+            pos = lt + 1
+    return pieces
+
+
+# ---------------------------------------------------------------------------------------------
+# PHP splitting
+# ---------------------------------------------------------------------------------------------
+
+_ECHO_MARKUP = re.compile(r"<(?:script|iframe|form|input)\b", re.I)
+_ECHO_JS = re.compile(r"\bfunction\s*[\w$]*\s*\(|=>\s*\{|\baddEventListener\s*\(|\bXMLHttpRequest\b")
+_NOT_NEWLINE = re.compile(r"[^\n]")
+
+
+def _php_pieces(text: str) -> list[_Piece]:
+    toks = php_tokens(text, coarse=True, max_blocks=MAX_SEGMENTS)
+    interesting = (PhpKind.OPEN, PhpKind.CLOSE, PhpKind.EOF, PhpKind.STR)
+    pieces: list[_Piece] = []
+    blanked: list[str] = []
+    html_from = 0
+    block_start = -1
+    for k in [k for k, t in enumerate(toks) if t[0] in interesting]:
+        t = toks[k]
+        if t.kind == PhpKind.OPEN:
+            block_start = t.offset
+            blanked.append(text[html_from:block_start])
+        elif t.kind in (PhpKind.CLOSE, PhpKind.EOF) and block_start >= 0:
+            block_end = t.offset + 2 if t.kind == PhpKind.CLOSE else len(text)
+            pieces.append(_Piece(Language.PHP, text[block_start:block_end], block_start, "php"))
+            blanked.append(_NOT_NEWLINE.sub(" ", text[block_start:block_end]))
+            html_from = block_end
+            block_start = -1
+        elif t.kind == PhpKind.STR:
+            pieces.extend(_echo_pieces(t))
+        if len(pieces) >= MAX_SEGMENTS:
+            break
+    blanked.append(text[html_from:] if block_start < 0 else "")
+    outside = "".join(blanked)
+    if len(outside) < len(text):  # stopped early: keep offsets aligned
+        outside += _NOT_NEWLINE.sub(" ", text[len(outside) :])
+    if outside.strip():
+        pieces.append(_Piece(Language.HTML, outside, 0, "file"))
+        pieces.extend(_scan_html(outside))
+    return pieces
+
+
+def _echo_pieces(tok: PhpToken) -> list[_Piece]:
+    """Markup or JavaScript in a PHP string literal (a coarse ``STR``: maybe a ``.``-joined run)."""
+    raw = tok.text
+    if "\\" not in raw and not _ECHO_MARKUP.search(raw) and not _ECHO_JS.search(raw):
+        return []
+    parts: list[str] = []
+    pieces = [raw] if raw.startswith("<<<") else [m.group() for m in PHP_QUOTED_STRING.finditer(raw)]
+    for piece in pieces:
+        value = php_string_value(piece)
+        if value is not None:
+            parts.append(value.decode("utf-8", "replace"))
+        else:  # interpolating string: keep its body as written
+            parts.append(piece[1:-1] if piece[:1] in "\"'" else piece)
+    value_text = "".join(parts)
+    offset = tok.offset + (1 if raw[:1] in "\"'" else 0)
+    if _ECHO_MARKUP.search(value_text):
+        inner = [_Piece(p.language, p.text, offset, "php-echo") for p in _scan_html(value_text, "php-echo")]
+        return [_Piece(Language.HTML, value_text, offset, "php-echo"), *inner]
+    if _ECHO_JS.search(value_text):
+        return [_Piece(Language.JS, value_text, offset, "php-echo")]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def extract_segments(text: str, language: Language) -> list[Segment]:
+    """The segments of a file's ``text`` (see the module docstring); at most
+    :data:`MAX_ANALYZE_CHARS` characters are considered and :data:`MAX_SEGMENTS` returned."""
+    text = text[:MAX_ANALYZE_CHARS]
+    if language is Language.JS or language is Language.TEXT:
+        return [Segment(language=language, text=text)] if text else []
+    if language is Language.HTML:
+        pieces = [_Piece(Language.HTML, text, 0, "file"), *_scan_html(text)]
+    else:
+        pieces = _php_pieces(text)
+    order = sorted(range(len(pieces)), key=lambda idx: (pieces[idx].offset, pieces[idx].origin != "file", idx))
+    lines = _Lines(text)
+    segments: list[Segment] = []
+    for idx in order[:MAX_SEGMENTS]:
+        piece = pieces[idx]
+        line, column = lines.at(piece.offset)
+        segments.append(
+            Segment(language=piece.language, text=piece.text, line=line, column=column, origin=piece.origin)
+        )
+    return segments
