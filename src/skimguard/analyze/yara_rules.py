@@ -1,0 +1,259 @@
+"""The yara-x rule layer of the static analysis engine.
+
+The ``.yar`` files packaged in ``skimguard/analyze/rules/`` describe *traits* of web skimmers:
+card field names, checkout-URL gates, collector URL shapes, exfiltration sinks, encodings,
+anti-analysis checks, loaders, and their server-side (PHP) counterparts. A rule is not a verdict:
+the engine adds the hits of this layer to the tree-sitter structure traits and threat intelligence
+and scores the file. Benign code shows many single traits, so those rules are ``info``/``low``;
+only combinations benign code does not show are ``high``.
+
+Every rule carries the meta keys ``id`` (``SG4NN``, stable once released), ``severity``,
+``confidence``, ``title``, ``description`` (its documentation: what and why), ``references``
+(comma-separated URLs), ``false_positives`` and ``language`` (``js|html|php|any``). The compiler
+enforces them, and it rejects slow patterns (``error_on_slow_pattern``), so a badly written rule
+fails at compile time instead of slowing every scan.
+
+Public functions:
+
+* :func:`compile_rules` compiles rule sources (used for the packaged set and by tests);
+* :func:`rule_catalog` documents every packaged rule as a :class:`RuleInfo`;
+* :func:`scan_rules` scans one piece of text and returns one :class:`CodeHit` per matching rule.
+
+Apart from reading the packaged ``.yar`` files once (cached), everything here is pure. Scanned
+text is hostile: it is bounded to :data:`MAX_SCAN_BYTES` and every scan has a timeout.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import yara_x
+
+from skimguard.analyze.model import CodeHit, Language, Layer, RuleInfo
+from skimguard.errors import SkimguardError
+from skimguard.models import Confidence, Severity
+
+RULES_DIR = Path(__file__).with_name("rules")
+MAX_SCAN_BYTES = 2 * 1024 * 1024  # the engine passes at most 2 MiB; anything beyond is not scanned
+SCAN_TIMEOUT_SECONDS = 10
+MAX_MATCHES_PER_PATTERN = 200  # bounds the proximity loops in rule conditions
+EXCERPT_CHARS = 200
+_CONTEXT_CHARS = 60  # context on each side of a short match, within its line
+
+# Which rule ``language`` meta values apply to a segment of each language. The extractor cuts the
+# scripts of an HTML page into segments of their own, but a script file sniffed as HTML (or markup
+# the extractor could not split) must not escape the JavaScript rules, so they apply to HTML too;
+# a hit found twice (page and script) has the same rule ID. Text of unknown type gets every rule.
+APPLICABLE_RULE_LANGUAGES: Mapping[Language, frozenset[str]] = {
+    Language.JS: frozenset({"js", "any"}),
+    Language.HTML: frozenset({"html", "js", "any"}),
+    Language.PHP: frozenset({"php", "any"}),
+    Language.TEXT: frozenset({"js", "html", "php", "any"}),
+}
+
+# meta key -> regular expression its (string) value must match
+_META_CONTRACT: Mapping[str, str] = {
+    "id": r"^SG4[0-9]{2}$",
+    "severity": r"^(info|low|medium|high|critical)$",
+    "confidence": r"^(low|medium|high)$",
+    "title": r"^\S.{0,79}$",
+    "description": r"^\S.{9,}$",
+    "references": r"^(https?://[^\s,]+(, ?https?://[^\s,]+)*)?$",
+    "false_positives": r"^[^\n]*$",
+    "language": r"^(js|html|php|any)$",
+}
+
+
+# the type stubs of yara_x declare the enum members as int
+_META_STRING = cast(yara_x.MetaType, yara_x.MetaType.STRING)
+
+
+class RuleCompileError(SkimguardError):
+    """Rule sources do not compile: a syntax error, a slow pattern, bad or missing meta, a duplicate ID."""
+
+    hint = "fix the rule named above; every pattern needs a literal of 3+ bytes and bounded gaps"
+
+
+class RuleScanTimeout(SkimguardError):
+    """A scan did not finish within :data:`SCAN_TIMEOUT_SECONDS` (hostile or pathological input)."""
+
+    hint = "the input was not analysed by the rule layer; report it as a partial result"
+
+
+@dataclass(frozen=True)
+class _RuleMeta:
+    rule_id: str
+    severity: Severity
+    confidence: Confidence
+    title: str
+    description: str
+    references: tuple[str, ...]
+    false_positives: str
+    language: str
+
+    @property
+    def explanation(self) -> str:
+        return _first_sentence(self.description)
+
+
+def _first_sentence(text: str) -> str:
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
+def _meta_of(rule_name: str, metadata: tuple[tuple[str, object], ...]) -> _RuleMeta:
+    meta = {key: str(value) for key, value in metadata}
+    missing = [key for key in _META_CONTRACT if key not in meta]
+    if missing:  # the compiler enforces this already; kept for rules compiled elsewhere
+        raise RuleCompileError(f"rule {rule_name}: missing meta {', '.join(missing)}")
+    references = tuple(ref.strip() for ref in meta["references"].split(",") if ref.strip())
+    return _RuleMeta(
+        rule_id=meta["id"],
+        severity=Severity[meta["severity"].upper()],
+        confidence=Confidence[meta["confidence"].upper()],
+        title=meta["title"],
+        description=meta["description"],
+        references=references,
+        false_positives=meta["false_positives"],
+        language=meta["language"],
+    )
+
+
+def compile_rules(sources: Mapping[str, str]) -> yara_x.Rules:
+    """Compile rule sources (origin name -> YARA text) with slow patterns and bad meta rejected.
+
+    Raises :class:`RuleCompileError` with the first compiler error, or when two rules share an ID.
+    """
+    compiler = yara_x.Compiler(error_on_slow_pattern=True)
+    for key, regexp in _META_CONTRACT.items():
+        compiler.allowed_metadata(key, _META_STRING, required=True, error=True, regexp=regexp)
+    for origin in sorted(sources):
+        try:
+            compiler.add_source(sources[origin], origin=origin)
+        except yara_x.CompileError as exc:
+            raise RuleCompileError(f"rule source {origin} does not compile: {exc}") from exc
+    rules = compiler.build()
+    seen: dict[str, str] = {}
+    for rule in rules:
+        rule_id = _meta_of(rule.identifier, rule.metadata).rule_id
+        if rule_id in seen:
+            raise RuleCompileError(f"rule ID {rule_id} is used by both {seen[rule_id]} and {rule.identifier}")
+        seen[rule_id] = rule.identifier
+    return rules
+
+
+def packaged_rule_sources() -> dict[str, str]:
+    """The packaged ``.yar`` files, file name -> text."""
+    return {path.name: path.read_text(encoding="utf-8") for path in sorted(RULES_DIR.glob("*.yar"))}
+
+
+@functools.cache
+def packaged_rules() -> yara_x.Rules:
+    """The packaged rule set, compiled once per process."""
+    return compile_rules(packaged_rule_sources())
+
+
+@functools.cache
+def _packaged_meta() -> Mapping[str, _RuleMeta]:
+    return {rule.identifier: _meta_of(rule.identifier, rule.metadata) for rule in packaged_rules()}
+
+
+def rule_catalog() -> tuple[RuleInfo, ...]:
+    """Documentation of every packaged rule, sorted by rule ID."""
+    infos = (
+        RuleInfo(
+            rule_id=meta.rule_id,
+            layer=Layer.RULE,
+            severity=meta.severity,
+            confidence=meta.confidence,
+            title=meta.title,
+            description=meta.description,
+            references=meta.references,
+            false_positives=meta.false_positives,
+        )
+        for meta in _packaged_meta().values()
+    )
+    return tuple(sorted(infos, key=lambda info: info.rule_id))
+
+
+def _skip_leading_space(data: bytes, match: tuple[int, int]) -> tuple[int, int]:
+    """Patterns often start with a boundary character (``[^a-z]mail(``); when that character is
+    white space, report the match from the first visible character instead."""
+    offset, length = match
+    stripped = len(data[offset : offset + length]) - len(data[offset : offset + length].lstrip())
+    if stripped == length:
+        return match
+    return offset + stripped, length - stripped
+
+
+def _position(data: bytes, offset: int) -> tuple[int, int, int, int]:
+    """(line, column, line start, line end) of a byte offset; line and column are 1-based and the
+    column counts characters, not bytes."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    line_end = data.find(b"\n", offset)
+    if line_end < 0:
+        line_end = len(data)
+    line = data.count(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", errors="ignore")) + 1
+    return line, column, line_start, line_end
+
+
+def _excerpt(data: bytes, offset: int, length: int, line_start: int, line_end: int) -> str:
+    matched = data[offset : offset + length].decode("utf-8", errors="ignore")
+    if len(matched) >= EXCERPT_CHARS:
+        return matched[:EXCERPT_CHARS]
+    room = EXCERPT_CHARS - len(matched)
+    window = 4 * _CONTEXT_CHARS  # bytes; enough for the context in any UTF-8 text
+    before = data[max(line_start, offset - window) : offset].decode("utf-8", errors="ignore")
+    after = data[offset + length : min(line_end, offset + length + window)].decode("utf-8", errors="ignore")
+    before = before[-min(_CONTEXT_CHARS, room // 2) :] if room // 2 else ""
+    after = after[: min(_CONTEXT_CHARS, room - len(before))]
+    return before + matched + after
+
+
+def scan_rules(text: str, *, language: Language) -> list[CodeHit]:
+    """Scan ``text`` with the packaged rules that apply to ``language``.
+
+    Returns one :class:`CodeHit` per matching rule, sorted by rule ID, located at the rule's first
+    match (1-based line and character column in ``text``). Only the first :data:`MAX_SCAN_BYTES`
+    bytes of the UTF-8 encoding are scanned. Raises :class:`RuleScanTimeout` when the scan exceeds
+    :data:`SCAN_TIMEOUT_SECONDS`.
+    """
+    data = text.encode("utf-8", errors="replace")[:MAX_SCAN_BYTES]
+    scanner = yara_x.Scanner(packaged_rules())
+    scanner.set_timeout(SCAN_TIMEOUT_SECONDS)
+    scanner.max_matches_per_pattern(MAX_MATCHES_PER_PATTERN)
+    try:
+        results = scanner.scan(data)
+    except yara_x.TimeoutError as exc:
+        raise RuleScanTimeout(f"rule scan of {len(data)} bytes timed out after {SCAN_TIMEOUT_SECONDS} s") from exc
+    applicable = APPLICABLE_RULE_LANGUAGES[language]
+    metas = _packaged_meta()
+    hits: list[CodeHit] = []
+    for rule in results.matching_rules:
+        meta = metas[rule.identifier]
+        if meta.language not in applicable:
+            continue
+        offset, length = _skip_leading_space(
+            data,
+            min(((m.offset, m.length) for pattern in rule.patterns for m in pattern.matches), default=(0, 0)),
+        )
+        line, column, line_start, line_end = _position(data, offset)
+        hits.append(
+            CodeHit(
+                rule_id=meta.rule_id,
+                layer=Layer.RULE,
+                severity=meta.severity,
+                confidence=meta.confidence,
+                title=meta.title,
+                explanation=meta.explanation,
+                excerpt=_excerpt(data, offset, length, line_start, line_end),
+                line=line,
+                column=column,
+            )
+        )
+    return sorted(hits, key=lambda hit: hit.rule_id)
