@@ -63,7 +63,10 @@ def test_scan_text_finds_urls_and_bare_hosts_once_each() -> None:
         ' var ok = "https://jquery-cdn.top/js/other.js"; window.location.href;'
     )
     found = [(text, ind.value) for _, text, ind in index.scan_text(code)]
-    assert found == [("https://cdn.magentocore.net/i.gif?d=", "magentocore.net"), ("magentocore.net", "magentocore.net")]
+    assert found == [
+        ("https://cdn.magentocore.net/i.gif?d=", "magentocore.net"),
+        ("magentocore.net", "magentocore.net"),
+    ]
 
 
 def test_a_large_feed_parses() -> None:

@@ -16,6 +16,7 @@ from playwright.async_api import Browser, async_playwright
 from rich.console import Console
 
 from skimguard.alerts import DispatchReport, build_sinks, dispatch
+from skimguard.analyze.known_good import known_good_set
 from skimguard.baseline.snapshot import SiteSnapshot, snapshot_from_captures
 from skimguard.canary import new_canary
 from skimguard.capture.browser import launch_browser
@@ -113,6 +114,7 @@ def detect(site: Site, captures: Sequence[Capture], store: Store, now: datetime)
         decisions=store.decisions(site.name),
         body=store.body,
         intel=IntelIndex.build(store.indicators()),
+        known_good=known_good_set(store.known_good()),
     )
     return list(run_detectors(ctx))
 

@@ -9,6 +9,7 @@ import pytest
 from skimguard.detect import registry
 from skimguard.detect.attribution import AttributionDetector
 from skimguard.detect.base import DetectContext, Rule
+from skimguard.detect.code import CodeDetector
 from skimguard.detect.destinations import DestinationDetector
 from skimguard.detect.exfil import ExfilDetector
 from skimguard.detect.forms import FormDetector
@@ -66,6 +67,7 @@ def test_detectors_are_explicit_and_ordered() -> None:
     assert [type(d) for d in DETECTORS] == [
         HealthDetector,
         ScriptChangeDetector,
+        CodeDetector,
         HeaderDetector,
         FormDetector,
         NavigationDetector,
@@ -85,6 +87,8 @@ def test_rules_are_unique_documented_and_found_by_id() -> None:
         "SG201", "SG202", "SG203", "SG204",
         "SG301", "SG302", "SG303", "SG304", "SG305", "SG306", "SG307", "SG308",
         "SG310", "SG311", "SG312",
+        # code: yara-x rules, structure combinations, threat intel in code
+        *(f"SG{n}" for n in range(401, 446)), "SG450",
         "SG501", "SG502", "SG503", "SG504", "SG510", "SG511",
     ]  # fmt: skip
     for r in ALL_RULES:

@@ -101,6 +101,7 @@ class DetectContext:
     body: Callable[[str], bytes | None] = field(default=_no_bodies, repr=False)
     decisions: tuple[Decision, ...] = ()
     intel: IntelIndex = field(default_factory=IntelIndex)  # imported threat intel (may be empty)
+    known_good: frozenset[str] = frozenset()  # sha256 of files known good (analysis skips them)
 
     @classmethod
     def create(
@@ -114,6 +115,7 @@ class DetectContext:
         bodies: Mapping[str, bytes] | None = None,
         body: Callable[[str], bytes | None] | None = None,
         intel: IntelIndex | None = None,
+        known_good: frozenset[str] = frozenset(),
     ) -> DetectContext:
         """A context whose current snapshot is built from ``captures``; script bodies are looked up
         in the captures, then ``bodies``, then ``body``."""
@@ -135,6 +137,7 @@ class DetectContext:
             decisions=tuple(decisions),
             now=now,
             intel=intel or IntelIndex(),
+            known_good=known_good,
         )
 
     # ---- helpers shared by detectors ------------------------------------------------------

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from skimguard.detect.attribution import AttributionDetector
 from skimguard.detect.base import DetectContext, Detector, Rule, clip
+from skimguard.detect.code import CodeDetector
 from skimguard.detect.destinations import DestinationDetector
 from skimguard.detect.exfil import ExfilDetector
 from skimguard.detect.forms import FormDetector
@@ -59,6 +60,7 @@ How to fix: report the error (with the scan ID) to the skimguard maintainers."""
 DETECTORS: tuple[Detector, ...] = (
     HealthDetector(),
     ScriptChangeDetector(),
+    CodeDetector(),
     HeaderDetector(),
     FormDetector(),
     NavigationDetector(),

@@ -1169,6 +1169,71 @@ class Store:
             )
             return [(src, int(n), at) for src, n, at in rows]
 
+    # ---- known-good files --------------------------------------------------------------------
+
+    def add_known_good(self, sha256s: Sequence[tuple[str, str]], source: str, actor: str) -> int:
+        """Mark files good by their sha256: ``(sha256, note)`` pairs, stored under ``source``
+        (``manual``, or the name of a list). A hash already there takes the new note, source and
+        actor (an upsert). Returns how many hashes were new. Audit logged under the site ``*``."""
+        _check_ident(source, "known-good source")
+        wanted: dict[str, str] = {}
+        for digest, note in sha256s:
+            wanted[_known_good_digest(digest)] = codec.clean(note, codec.MAX_TEXT)
+        if not wanted:
+            return 0
+        now = _utcnow()
+        who = codec.clean(actor, codec.MAX_SHORT)
+        rows = [
+            {"sha256": d, "note": n, "source": source, "added_by": who, "added_at": now} for d, n in wanted.items()
+        ]
+        with self._tx(write=True) as s:
+            known: set[str] = set()
+            for chunk in _chunks(wanted):
+                known.update(s.scalars(select(t.KnownGood.sha256).where(t.KnownGood.sha256.in_(chunk))))
+            for start in range(0, len(rows), 5000):
+                self._upsert_known_good(s, rows[start : start + 5000])
+            added = len(wanted) - len(known)
+            sample = [[d, n[:200]] for d, n in list(wanted.items())[:50]]
+            self._audit(
+                s, "*", actor, "known-good-add", source,
+                {"added": added, "updated": len(known), "total": len(wanted), "entries": sample},
+            )  # fmt: skip
+        return added
+
+    @staticmethod
+    def _upsert_known_good(s: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+        changed = ("note", "source", "added_by", "added_at")
+        if s.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            pg = pg_insert(t.KnownGood)
+            update_pg = {c: pg.excluded[c] for c in changed}
+            s.execute(pg.on_conflict_do_update(index_elements=["sha256"], set_=update_pg), list(rows))
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            lite = sqlite_insert(t.KnownGood)
+            update_lite = {c: lite.excluded[c] for c in changed}
+            s.execute(lite.on_conflict_do_update(index_elements=["sha256"], set_=update_lite), list(rows))
+
+    def remove_known_good(self, sha256: str, actor: str) -> bool:
+        """Forget a known-good hash; False when it was not in the store. Audit logged under ``*``."""
+        digest = _known_good_digest(sha256)
+        with self._tx(write=True) as s:
+            row = s.get(t.KnownGood, digest)
+            if row is None:
+                return False
+            details = {"source": row.source, "note": row.note[:200], "added_by": row.added_by}
+            s.delete(row)
+            self._audit(s, "*", actor, "known-good-remove", digest, details)
+        return True
+
+    def known_good(self) -> dict[str, tuple[str, str]]:
+        """Every known-good hash in the store: sha256 -> (source, note)."""
+        with self._tx() as s:
+            rows = s.execute(select(t.KnownGood.sha256, t.KnownGood.source, t.KnownGood.note))
+            return {digest: (source, note) for digest, source, note in rows}
+
 
 @dataclass(frozen=True)
 class IntelImport:
@@ -1477,3 +1542,13 @@ def _first_line(exc: BaseException | None) -> str:
     text_ = str(exc) if exc is not None else ""
     line = text_.strip().splitlines()[0] if text_.strip() else type(exc).__name__
     return line[:500]
+
+
+def _known_good_digest(value: str) -> str:
+    """A sha256 as stored: 64 lowercase hex digits (surrounding blanks and upper case accepted)."""
+    digest = value.strip().lower()
+    if not _HEX64.match(digest):
+        raise StoreError(
+            f"not a sha256: {value[:80]!r}", hint="a sha256 is 64 hexadecimal digits (sha256sum FILE prints it)"
+        )
+    return digest

@@ -368,3 +368,16 @@ class IntelIndicator(Base):
     value: Mapped[str] = mapped_column(Text)
     reference: Mapped[str] = mapped_column(Text)
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class KnownGood(Base):
+    """Files declared good by sha256 (``skimguard knowngood add``): the analysis engine calls them
+    clean without looking. ``source`` is ``manual`` or the name of an imported list."""
+
+    __tablename__ = "known_good"
+
+    sha256: Mapped[str] = mapped_column(String(SHA), primary_key=True)
+    note: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(NAME))
+    added_by: Mapped[str] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime)
