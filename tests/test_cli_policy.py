@@ -1,0 +1,190 @@
+"""``skimguard csp`` through the CLI, on a SQLite store filled from factory captures (no browser)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from skimguard.cli import app
+from skimguard.config import load_config
+from skimguard.models import ChangeRule, MatchType, ScanResult, ScanStatus, script_url_key
+from skimguard.monitor import accept_baseline
+from skimguard.store import Store
+from skimguard.testing.factories import APP_JS, APP_URL, VENDOR_JS, VENDOR_URL, make_capture
+
+CSP = (
+    "script-src 'report-sample' 'report-sha256' http://shop.test/static/app.js "
+    "https://cdn.vendor.test/form-assist/v1/assist.js; connect-src 'self' http://pay.psp.test; "
+    "img-src 'self' data:; frame-src http://pay.psp.test; form-action 'self' http://pay.psp.test; "
+    "object-src 'none'; base-uri 'self'; report-uri {endpoint}; report-to skimguard"
+)
+DEFAULT_ENDPOINT = "http://127.0.0.1:8787/r/shop"
+
+
+def sri(text: str) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(text.encode()).digest()).decode()
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args), env={"SKIMGUARD_CONFIG": None})
+
+
+def one_error_line(result: Result) -> str:
+    assert result.exit_code == 2, (result.stdout, result.stderr, result.exception)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("skimguard: error: "), lines[0]
+    return lines[0]
+
+
+def write_config(tmp_path: Path, *, sites: tuple[str, ...] = ("shop",)) -> Path:
+    cfg = tmp_path / "skimguard.yaml"
+    data = {
+        "version": 1,
+        "database": f"sqlite:///{tmp_path / 'sg.db'}",
+        "sites": [
+            {
+                "name": name,
+                "base_url": "http://shop.test/",
+                "payment_hosts": ["pay.psp.test"],
+                "journeys": [{"name": "checkout", "steps": [{"goto": "/cart", "page": "cart"}]}],
+            }
+            for name in sites
+        ],
+    }
+    cfg.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return cfg
+
+
+def fill_store(cfg: Path, *, baseline: bool = True, approve_vendor: bool = True) -> None:
+    """One stored scan of the factory shop, its baseline, and the approvals of its scripts."""
+    config = load_config(cfg)
+    site = config.site("shop")
+    capture = make_capture()
+    with Store.open(config.database_url) as store:
+        store.finish_scan(
+            ScanResult(
+                site="shop",
+                scan_id="20240501T120000Z-a1b2c3",
+                started_at=capture.started_at,
+                finished_at=capture.finished_at,
+                status=ScanStatus.OK,
+                captures=(capture,),
+                findings=(),
+            )
+        )
+        if baseline:
+            accept_baseline(store, site, scan_id=None, actor="alice", note="clean")
+        store.add_decision(
+            "shop", MatchType.URL, script_url_key(APP_URL), "our bundle", "ec-team", "alice", ChangeRule.PIN, None
+        )
+        if approve_vendor:
+            store.add_decision(
+                "shop", MatchType.URL, script_url_key(VENDOR_URL), "form assist", "ec-team", "alice",
+                ChangeRule.REVIEW, None,
+            )
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Path:
+    path = write_config(tmp_path)
+    fill_store(path)
+    return path
+
+
+def test_enforce_prints_the_headers_and_the_sri_tags(cfg: Path) -> None:
+    result = run("csp", "--config", str(cfg), "--mode", "enforce")
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert result.stdout.splitlines() == [
+        "# skimguard csp: site shop, mode enforce",
+        f'Reporting-Endpoints: skimguard="{DEFAULT_ENDPOINT}"',
+        "Content-Security-Policy: " + CSP.format(endpoint=DEFAULT_ENDPOINT),
+        "Integrity-Policy: blocked-destinations=(script), endpoints=(skimguard)",
+        "",
+        "# Subresource Integrity: give each approved external script these attributes",
+        f'# <script src="{APP_URL}" integrity="{sri(APP_JS)}" crossorigin="anonymous"></script>',
+        f'# <script src="{VENDOR_URL}" integrity="{sri(VENDOR_JS)}" crossorigin="anonymous"></script>'
+        "  (needs Access-Control-Allow-Origin)",
+    ]
+    assert result.stderr == ""
+
+
+def test_report_only_json_with_an_endpoint_and_an_output_file(cfg: Path, tmp_path: Path) -> None:
+    out = tmp_path / "csp.json"
+    result = run(
+        "csp", "-c", str(cfg), "--endpoint", "https://collector.example/r/{site}", "-f", "json", "-o", str(out)
+    )
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    data = json.loads(out.read_text(encoding="utf-8"))
+    endpoint = "https://collector.example/r/shop"
+    assert data["schema"] == "skimguard.csp/1"
+    assert (data["site"], data["mode"], data["endpoint"]) == ("shop", "report-only", endpoint)
+    assert data["headers"] == {
+        "Reporting-Endpoints": f'skimguard="{endpoint}"',
+        "Content-Security-Policy-Report-Only": CSP.format(endpoint=endpoint),
+        "Integrity-Policy-Report-Only": "blocked-destinations=(script), endpoints=(skimguard)",
+    }
+    assert data["sri"] == [
+        {"url": APP_URL, "integrity": sri(APP_JS), "cross_origin": False},
+        {"url": VENDOR_URL, "integrity": sri(VENDOR_JS), "cross_origin": True},
+    ]
+    assert data["notes"] == []
+    assert list(data["directives"]) == [
+        "script-src", "connect-src", "img-src", "frame-src", "form-action", "object-src", "base-uri", "report-uri",
+        "report-to",
+    ]
+
+
+def test_unapproved_scripts_and_a_missing_baseline_become_notes(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    fill_store(cfg, baseline=False, approve_vendor=False)
+    result = run("csp", "-c", str(cfg), "-f", "json")
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    data = json.loads(result.stdout)
+    assert data["directives"]["script-src"] == ["'report-sample'", "'report-sha256'", "http://shop.test/static/app.js"]
+    assert "connect-src" not in data["directives"]
+    assert data["notes"] == [
+        "1 script(s) in the inventory are not approved and are not allowed by this policy "
+        "(see `skimguard inventory list --unapproved`)",
+        "no accepted baseline: connect-src, img-src, frame-src and form-action are left out (accept one with "
+        "`skimguard baseline accept`)",
+    ]
+
+
+def test_discovery_needs_no_inventory(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    result = run("csp", "-c", str(cfg), "--mode", "discovery")
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    assert result.stdout.splitlines()[:3] == [
+        "# skimguard csp: site shop, mode discovery",
+        f'Reporting-Endpoints: skimguard="{DEFAULT_ENDPOINT}"',
+        "Content-Security-Policy-Report-Only: default-src 'none'; script-src 'none' 'report-sample' "
+        "'report-sha256'; connect-src 'none'; img-src 'none'; frame-src 'none'; form-action 'none'; "
+        f"report-uri {DEFAULT_ENDPOINT}; report-to skimguard",
+    ]
+    assert not (tmp_path / "sg.db").exists()  # discovery does not open the database
+
+
+def test_errors_are_one_line_with_a_hint(tmp_path: Path, cfg: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    line = one_error_line(run("csp", "-c", str(write_config(empty))))
+    assert line == (
+        "skimguard: error: the inventory of shop is empty: there is nothing approved to build a policy from "
+        "(hint: run `skimguard scan --site shop`, approve its scripts, or use --mode discovery)"
+    )
+    line = one_error_line(run("csp", "-c", str(cfg), "--endpoint", "https://c.example/a b"))
+    assert "report endpoint 'https://c.example/a b' cannot go into a header" in line
+    assert "(hint: give --endpoint an http(s) URL" in line
+    assert "no site named 'nope'" in one_error_line(run("csp", "-c", str(cfg), "--site", "nope"))
+    two = tmp_path / "two"
+    two.mkdir()
+    assert "several sites" in one_error_line(run("csp", "-c", str(write_config(two, sites=("a", "b")))))
+    assert run("csp", "-c", str(cfg), "--mode", "block").exit_code == 2  # typer: not a choice
