@@ -80,6 +80,7 @@ def test_vendor_script_tampered(env: Env) -> None:
     assert high(result) == [
         ("SG102", "high", "payment", script, "collect.evil.test"),
         ("SG310", "critical", "payment", script, "collect.evil.test"),
+        ("SG440", "critical", "payment", script, None),  # static analysis of the changed script
         ("SG501", "critical", "payment", script, "collect.evil.test"),
     ]
     # Caught by the canary itself: the card number, expiry and CVC, base64 in an image URL.
@@ -87,6 +88,8 @@ def test_vendor_script_tampered(env: Env) -> None:
     assert stolen.evidence["channel"] == "url" and stolen.evidence["resource_type"] == "image"
     assert set(stolen.evidence["values"]) >= {"card_number", "expiry", "cvc"}
     assert "base64" in stolen.evidence["encoding_chains"][0]
+    verdict = next(f for f in result.findings if f.rule_id == "SG440")
+    assert verdict.category.value == "code" and verdict.evidence["verdict"] == "malicious"
     changed = next(f for f in result.findings if f.rule_id == "SG102")
     assert "collect.evil.test" in changed.evidence["new_hosts"]
     assert len(env.shop.collected) > before  # the skimmer really did send our test card out
@@ -117,7 +120,8 @@ def test_registration_tampered(env: Env) -> None:
         ("SG310", "high", "register", None, "collect.evil.test"),
         ("SG502", "critical", "register", page_url, "collect.evil.test"),
     ]
-    assert {f.rule_id for f in result.findings if f.page == "register"} == {"SG104", "SG310", "SG502"}
+    # SG446 (static analysis: personal data read and sent, encoded) is a lead at low on its own.
+    assert {f.rule_id for f in result.findings if f.page == "register"} == {"SG104", "SG310", "SG446", "SG502"}
     leaked = next(f for f in result.findings if f.rule_id == "SG502")
     assert set(leaked.evidence["values"]) == {"name", "address", "phone", "email", "password"}
     # The evidence never holds the values themselves.

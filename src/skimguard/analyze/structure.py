@@ -40,13 +40,18 @@ How it works, for a newcomer:
    also fits in a window of that size (a skimmer appended to a large library is compact; a
    library's own unrelated traits are spread over hundreds of kilobytes).
 
-   Tokenisers: a direct-post payment integration reads the card on submit, ``JSON.stringify``s it
-   and posts it to the provider. When its URL is a property of a configuration object the page
-   provides (``(window.SHOP_CHECKOUT || {}).tokenUrl || "https://psp/v1/tokens"``: not an object
-   or URL property this text writes itself, not location, nothing decoded), a submit listener and
-   JSON are not aggravators: that is SG445 (low). A plain absolute URL literal, a timer, URI/base64
-   encoding, or any strong aggravator keeps SG440. E-mail-only reads never make SG446: marketing
-   and analytics tags collect (hashed) e-mail addresses legitimately.
+   Tokenisers: a direct-post payment integration reads the card fields on submit,
+   ``JSON.stringify``s them and posts them (fetch, XMLHttpRequest, jQuery ajax: a request whose
+   answer, the token, it needs) to a *fixed* URL: a plain string literal, or a property of a
+   configuration object the page provides (``(window.SHOP_CHECKOUT || {}).tokenUrl ||
+   "https://psp/v1/tokens"``; not an object or property this text fills with a URL itself, not
+   location, nothing decoded or concatenated). For such a request a submit listener and JSON are
+   not aggravators: that is SG445 (low). It stays SG440 with a timer or URI encoding before the
+   request (code in ``.then``/``success``/``onload`` handlers runs after it and does not count),
+   with e-mail/phone/password reads in the same scope (a tokeniser sends the card, at most with the
+   billing address), with a whole form (FormData/serialize), with an image/beacon/WebSocket sink,
+   a built URL, or any strong aggravator. E-mail-only reads never make SG446: marketing and
+   analytics tags collect (hashed) e-mail addresses legitimately.
 
 Entry points: :func:`js_traits` (the report), :func:`structure_hits` (the rule hits) and
 :func:`js_structure` (both from one parse). Pure: no I/O, no clock except the parse/analysis time
@@ -290,6 +295,8 @@ _TRIGGER_EVENTS: Final = frozenset(
 _JQ_TRIGGER_METHODS: Final = frozenset(
     {"click", "submit", "blur", "change", "keyup", "keydown", "mousedown", "mouseup", "focusout"}
 )
+_PROMISE_METHODS: Final = frozenset({"then", "catch", "finally", "done", "fail", "always"})
+_RESPONSE_EVENTS: Final = frozenset({"onload", "onloadend", "onreadystatechange", "onerror"})
 _LISTEN_METHODS: Final = frozenset({"addEventListener", "attachEvent", "on", "bind", "live", "one", "delegate"})
 _SELECTOR_METHODS: Final = frozenset(
     {
@@ -341,11 +348,17 @@ _OBFUSCATION_MIN_COUNT: Final = 24
 
 
 _EMAIL_RE: Final = re.compile(r"e-?mail|メール", re.IGNORECASE)
+_CONTACT_RE: Final = re.compile(
+    r"phone|telephone|\btel\b|mobile|password|passwd|\bpwd\b|birth|ssn|電話|パスワード", re.IGNORECASE
+)
 
 
 def _personal_kind(text: str) -> str:
-    """``email`` for an e-mail field, ``other`` for password, phone, address, name ... fields."""
-    return "email" if _EMAIL_RE.search(text) else "other"
+    """``email`` for an e-mail field, ``contact`` for phone, password, birth date, SSN, ``other``
+    for address and name fields (a card tokeniser may send those for address verification)."""
+    if _EMAIL_RE.search(text):
+        return "email"
+    return "contact" if _CONTACT_RE.search(text) else "other"
 
 
 def _is_jquery_name(name: str) -> bool:
@@ -680,7 +693,7 @@ class _Resolver:
         self.param_index: dict[tuple[int, str], int] = {}  # (function scope, name) -> position
         self.values: dict[tuple[int, str], Node | None] = {}  # the one expression a name is bound to
         self.functions: dict[tuple[int, str], int] = {}  # (scope, name) -> scope index of the function (-1: several)
-        self.url_props: set[str] = set()  # properties this text sets to an absolute URL literal
+        self.objects: dict[tuple[int, str], dict[str, str] | None] = {}  # constant objects of strings
         self.location_aliases: set[tuple[int, str]] = set()  # variables assigned window.location & co
         self._cache: dict[int, _Value] = {}
 
@@ -757,6 +770,8 @@ class _Resolver:
         new: _Binding
         value = _strip_parens(value)
         self.values[key] = value if key not in self.values else None
+        if value.type == "object":
+            self.objects[key] = self._object(value) if key not in self.objects else None
         if value.type == "array":
             items = _named(value)
             new = tuple(self.resolve(i).text for i in items) if items and len(items) <= 20000 else None
@@ -770,6 +785,35 @@ class _Resolver:
         if key in self.bindings and self.bindings[key] != new:
             new = None
         self.bindings[key] = new
+
+    def _object(self, node: Node) -> dict[str, str] | None:
+        """``{n: '#cc', e: '#exp'}``: the string-valued properties of an object literal."""
+        pairs = _named(node)
+        if len(pairs) > 2000:
+            return None
+        out: dict[str, str] = {}
+        for p in pairs:
+            if p.type != "pair":
+                continue
+            key, value = p.child_by_field_name("key"), p.child_by_field_name("value")
+            if key is None or value is None or key.type not in ("property_identifier", "string"):
+                continue
+            text = self.text_of(key) if key.type == "property_identifier" else self.string_of(key)
+            v = self.string_of(value) if value.type in ("string", "binary_expression", "template_string") else None
+            if text is not None and v is not None:
+                out[text] = v
+        return out
+
+    def object_property(self, obj: Node, prop: str) -> str | None:
+        """``SEL.n`` / ``SEL['n']`` for a constant object ``SEL`` (bound once, to a literal)."""
+        obj = _strip_parens(obj)
+        if obj.type != "identifier":
+            return None
+        key = self.binding_key(self.text_of(obj), obj.start_byte)
+        if key is None or key in self.params:
+            return None
+        props = self.objects.get(key)
+        return props.get(prop) if props is not None else None
 
     # -- evaluation ----------------------------------------------------------------------------
     def string_of(self, node: Node | None) -> str | None:
@@ -844,6 +888,11 @@ class _Resolver:
                 v = self._subscript(n)
                 if v is not None:
                     decoded = True
+                out.append(v if v is not None else _UNKNOWN)
+            elif t == "member_expression":
+                prop = n.child_by_field_name("property")
+                obj = n.child_by_field_name("object")
+                v = self.object_property(obj, self.text_of(prop)) if prop is not None and obj is not None else None
                 out.append(v if v is not None else _UNKNOWN)
             elif t == "call_expression":
                 plan = self.call_plan(n)
@@ -956,6 +1005,9 @@ class _Resolver:
             return None
         idx = self.index_value(index)
         if idx is None:
+            if _strip_parens(index).type == "string":
+                key = self.string_of(index)
+                return self.object_property(obj, key) if key is not None else None
             return None
         obj = _strip_parens(obj)
         if obj.type == "identifier":
@@ -996,8 +1048,9 @@ class _Resolver:
             return self.string_of(index)
         return None
 
-    def path(self, node: Node | None, limit: int = 12) -> str:
-        """A dotted name for a member chain: ``window.location.href``, ``$().val``, ``?``."""
+    def path(self, node: Node | None, limit: int = 12, depth: int = 0) -> str:
+        """A dotted name for a member chain: ``window.location.href``, ``$().val``, ``?`` (calls
+        in the chain are followed three deep: ``a.b().c().d()`` chains can be thousands long)."""
         parts: list[str] = []
         for _ in range(limit):
             if node is None:
@@ -1011,7 +1064,8 @@ class _Resolver:
                 parts.append(self.text_of(node))
             elif node.type == "call_expression":
                 callee = node.child_by_field_name("function")
-                parts.append((self.path(callee, 3) if callee is not None else "?") + "()")
+                inner = self.path(callee, 3, depth + 1) if callee is not None and depth < 3 else "?"
+                parts.append(inner + "()")
             elif node.type == "new_expression":
                 ctor = node.child_by_field_name("constructor")
                 parts.append("new " + (self.text_of(ctor)[:40] if ctor is not None else "?"))
@@ -1065,7 +1119,7 @@ class _Occ:
     decoded: bool = False  # network-sink: URL needed decoding (atob, array lookup ...)
     detail: str = ""  # resolved URL or markup, for explanations
     same_origin: bool = False  # network-sink: the URL starts with a relative path ("/x?", "./x")
-    configured: bool = False  # network-sink: the URL is a configuration property (with a plain fallback)
+    fixed: bool = False  # network-sink: a request to a plain literal URL or a configuration property
 
 
 def _occ(
@@ -1097,7 +1151,10 @@ class _Collector:
         self.deadline = deadline
         self.facts: dict[str, list[_Occ]] = {}
         self.card_context = False
+        self.calls: list[tuple[Node, int, list[Node]]] = []  # calls of this text's own functions
         self._count = 0
+        self._url_props: set[str] | None = None
+        self.url_nodes: tuple[list[Node], list[Node]] = ([], [])  # assignments, strings (see url_props)
 
     def add(self, occ: _Occ) -> None:
         lst = self.facts.setdefault(occ.fact, [])
@@ -1110,13 +1167,45 @@ class _Collector:
             raise _Timeout
 
     # -- sinks ---------------------------------------------------------------------------------
-    def sink(self, node: Node, kind: str, url: Node | None) -> None:
+    def sink(self, node: Node, kind: str, url: Node | None, request: bool = False) -> None:
+        """``request``: fetch, XMLHttpRequest or jQuery ajax, whose response the page can use."""
         computed, decoded, same_origin, detail = self.url_facts(url)
         occ = _occ("network-sink", node, kind=kind, computed=computed, decoded=decoded, detail=detail)
-        configured = url is not None and not decoded and self.configured_url(url)
-        if same_origin or configured:
-            occ = dataclasses.replace(occ, same_origin=same_origin, configured=configured)
+        fixed = request and url is not None and not decoded and (self.plain_url(url) or self.configured_url(url))
+        if same_origin or fixed:
+            occ = dataclasses.replace(occ, same_origin=same_origin, fixed=fixed)
         self.add(occ)
+        if request:
+            self.response_handlers(node)
+
+    def plain_url(self, url: Node) -> bool:
+        """A string literal with no escapes, inline or in a constant bound once."""
+        url = _strip_parens(url)
+        if url.type == "identifier":
+            bound = self.r.value_of(url)
+            url = _strip_parens(bound) if bound is not None else url
+        if url.type != "string":
+            return False
+        v = self.r.resolve(url)
+        return v.complete and not v.decoded
+
+    def response_handlers(self, call: Node) -> None:
+        """``fetch(...).then(h)``, ``$.ajax(...).done(h)``: code in ``h`` runs after the request
+        (a redirect to the receipt, a token written into the form), so it does not aggravate it."""
+        node = call
+        for _ in range(16):
+            member = self.parent(node)
+            if member is None or member.type != "member_expression":
+                return
+            chained = self.parent(member)
+            if self.r.property_name(member) not in _PROMISE_METHODS or chained is None:
+                return
+            if chained.type != "call_expression":
+                return
+            a = chained.child_by_field_name("arguments")
+            if a is not None:
+                self.add(_occ("after-response", a))
+            node = chained
 
     def configured_url(self, url: Node) -> bool:
         """Is the URL a property of a configuration object the page provides, optionally with a
@@ -1169,7 +1258,7 @@ class _Collector:
                 if prop is None or obj is None or prop.type != "property_identifier":
                     return False
                 name = self.text_of(prop)
-                if name in _NOT_CONFIG_PROPS or name in _LOCATION_WORDS or name in self.r.url_props:
+                if name in _NOT_CONFIG_PROPS or name in _LOCATION_WORDS or name in self.url_props():
                     return False
                 work.append(obj)
                 root_only.append(True)
@@ -1218,10 +1307,10 @@ class _Collector:
                 self.selector(n, name, sel.text, callee.type == "identifier")
             elif name in _SELECTOR_METHODS or _is_jquery_name(name):
                 self.param_query(n, args[0])
-        if args and callee.type == "identifier":
+        if args and callee.type == "identifier" and len(self.calls) < _MAX_OCCURRENCES_PER_FACT * 4:
             fn = r.function_at(callee)
             if fn is not None:
-                self.helper_call(n, fn, args)
+                self.calls.append((n, fn, args))  # looked at once the helpers are known
         if (name == "val" and not args and recv is not None) or (
             name == "getAttribute" and len(args) == 1 and r.string_of(args[0]) == "value"
         ):
@@ -1233,7 +1322,7 @@ class _Collector:
             and recv is not None
             and (_strip_parens(recv).type == "call_expression" or last in ("Form", "$", "jQuery"))
         ):
-            self.add(_occ("reads-form", n))
+            self.add(_occ("reads-form", n, kind="whole"))
         elif name in _LISTEN_METHODS and args:
             ev_arg = args[0]
             ev = r.string_of(ev_arg)
@@ -1252,7 +1341,9 @@ class _Collector:
                 "member_expression",
             ):
                 self.add(_occ("timer", n, kind=name))
-        elif (name == "fetch" and args and last in _WINDOWISH) or (name == "sendBeacon" and args):
+        elif name == "fetch" and args and last in _WINDOWISH:
+            self.sink(n, "beacon", args[0], request=True)
+        elif name == "sendBeacon" and args:
             self.sink(n, "beacon", args[0])
         elif name == "open" and args:
             if callee.type == "identifier" or (recv is not None and last in _WINDOWISH):
@@ -1262,11 +1353,11 @@ class _Collector:
                 if (method is not None and _HTTP_METHOD_RE.match(method)) or (
                     method is None and b"XMLHttpRequest" in self.src
                 ):
-                    self.sink(n, "beacon", args[1])
+                    self.sink(n, "beacon", args[1], request=True)
         elif name == "ajax" and args:
-            self.sink(n, "beacon", self.ajax_url(args[0]))
+            self.sink(n, "beacon", self.ajax_url(args[0]), request=True)
         elif name in ("post", "get", "getJSON") and args and last in ("$", "jQuery", "axios", "$j", "jQ"):
-            self.sink(n, "beacon", args[0])
+            self.sink(n, "beacon", args[0], request=True)
         elif name == "getScript" and args:
             self.sink(n, "loader", args[0])
         elif name in ("assign", "replace") and args and last == "location":
@@ -1369,10 +1460,14 @@ class _Collector:
     def ajax_url(self, arg: Node) -> Node | None:
         arg = _strip_parens(arg)
         if arg.type == "object":
+            url = None
             for p in _named(arg):
-                if p.type == "pair" and self.pair_key(p) == "url":
-                    return p.child_by_field_name("value")
-            return None
+                key = self.pair_key(p)
+                if p.type == "pair" and key == "url":
+                    url = p.child_by_field_name("value")
+                elif key in ("success", "complete", "error"):
+                    self.add(_occ("after-response", p))
+            return url
         return arg
 
     def selector(self, n: Node, method: str, sel: str, bare_call: bool) -> None:
@@ -1459,6 +1554,40 @@ class _Collector:
                 if found is not None:
                     self.add(_occ("param-ref", n, kind=f"{found[0]}:{found[1]}", detail="direct"))
 
+    def helper_calls(self) -> None:
+        """Calls of functions that query or read their parameters (only those are resolved)."""
+        helpers = {int(o.kind.split(":")[0]) for f in ("param-ref", "param-value") for o in self.facts.get(f, [])}
+        for n, fn, args in self.calls if helpers else []:
+            if fn in helpers:
+                self.tick()
+                self.helper_call(n, fn, args)
+
+    def url_props(self) -> set[str]:
+        """Properties this text itself sets to an absolute URL (``x.url = 'https://…'``,
+        ``{url: 'https://…'}``): reading them back is not reading the page's configuration.
+        Computed on first use (few texts need it)."""
+        if self._url_props is None:
+            found: set[str] = set()
+            assigns, strings = self.url_nodes
+            for node in assigns:
+                left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+                if left is not None and right is not None and left.type == "member_expression":
+                    prop = self.r.property_name(left)
+                    if prop is not None and _ABSOLUTE_URL_RE.match(self.r.string_of(right) or ""):
+                        found.add(prop)
+            for node in strings:
+                parent = self.parent(node)
+                if (
+                    parent is not None
+                    and parent.type == "pair"
+                    and _ABSOLUTE_URL_RE.match(self.r.string_of(node) or "")
+                ):
+                    key = self.pair_key(parent)
+                    if key is not None:
+                        found.add(key)
+            self._url_props = found
+        return self._url_props
+
     def helper_call(self, n: Node, fn: int, args: list[Node]) -> None:
         """A call of a function of this text: a card/personal selector or field handed to it."""
         for index, arg in enumerate(args[:8]):
@@ -1534,7 +1663,7 @@ class _Collector:
         elif name == "RTCPeerConnection":
             self.add(_occ("network-sink", n, kind="beacon", computed=True, detail="WebRTC"))
         elif name == "FormData" and args:
-            self.add(_occ("reads-form", n))
+            self.add(_occ("reads-form", n, kind="whole"))
         elif name == "Image":
             self.add(_occ("image-element", n))
 
@@ -1580,6 +1709,17 @@ class _Collector:
             and _strip_parens(right).type in _CALLBACK_TYPES
         ):
             self.add(_occ("submit-trigger", n))
+        elif prop in _RESPONSE_EVENTS and obj is not None and self.is_xhr(obj):
+            self.add(_occ("after-response", right))
+
+    def is_xhr(self, obj: Node) -> bool:
+        """Is ``obj`` a variable holding ``new XMLHttpRequest()``?"""
+        obj = _strip_parens(obj)
+        bound = self.r.value_of(obj) if obj.type == "identifier" else None
+        if bound is None or _strip_parens(bound).type != "new_expression":
+            return False
+        ctor = _strip_parens(bound).child_by_field_name("constructor")
+        return ctor is not None and self.text_of(ctor).endswith("XMLHttpRequest")
 
     # -- member and subscript reads ------------------------------------------------------------
     # (``Node.parent`` costs O(depth) in tree-sitter; parents come from the walk instead.)
@@ -1778,6 +1918,25 @@ class _Analysis:
     scopes: _Scopes | None
     traits: dict[str, list[_Occ]]  # public trait -> occurrences sorted by start
     card_context: bool
+    after: tuple[list[int], list[int]] = ([], [])  # disjoint response-handler byte ranges (starts, ends)
+
+
+def _merge(occs: Iterable[_Occ]) -> tuple[list[int], list[int]]:
+    """Disjoint byte ranges covering the occurrences, as sorted starts and ends."""
+    starts: list[int] = []
+    ends: list[int] = []
+    for o in sorted(occs, key=lambda o: o.start):
+        if ends and o.start <= ends[-1]:
+            ends[-1] = max(ends[-1], o.end)
+        else:
+            starts.append(o.start)
+            ends.append(o.end)
+    return starts, ends
+
+
+def _inside(ranges: tuple[list[int], list[int]], pos: int) -> bool:
+    k = bisect_right(ranges[0], pos) - 1
+    return k >= 0 and pos < ranges[1][k]
 
 
 def _in_range(starts: list[int], lo: int, hi: int) -> bool:
@@ -1974,20 +2133,7 @@ def _bind(
             own = scopes.innermost(value.start_byte)
             if scopes.items[own].start == value.start_byte:
                 resolver.bind_function(bound, own)
-    # properties this text itself sets to an absolute URL (`x.url = 'https://…'`, `{url: 'https://…'}`):
-    # reading them back is not reading the page's configuration
-    for node in buckets["assign"]:
-        left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
-        if left is not None and right is not None and left.type == "member_expression":
-            prop = resolver.property_name(left)
-            if prop is not None and _ABSOLUTE_URL_RE.match(resolver.string_of(right) or ""):
-                resolver.url_props.add(prop)
-    for node in buckets["str"]:
-        parent = collector.parent(node)
-        if parent is not None and parent.type == "pair" and _ABSOLUTE_URL_RE.match(resolver.string_of(node) or ""):
-            pair_key = collector.pair_key(parent)
-            if pair_key is not None:
-                resolver.url_props.add(pair_key)
+    collector.url_nodes = (buckets["assign"], buckets["str"])
 
 
 def _analyse(text: str) -> _Analysis:
@@ -2032,12 +2178,14 @@ def _analyse(text: str) -> _Analysis:
                 handler(node)
         for node in buckets["debugger"]:
             collector.add(_occ("anti-analysis", node))
+        collector.helper_calls()
     except _Timeout:
         error = f"{error}; analysis timeout" if error else f"analysis timeout after {ANALYSIS_TIMEOUT_SECONDS:g} s"
 
     traits = _derive(collector.facts, scopes)
     report = _report(src, scopes, traits, error)
-    return _Analysis(report, src, scopes, traits, collector.card_context)
+    after = _merge(collector.facts.get("after-response", []))
+    return _Analysis(report, src, scopes, traits, collector.card_context, after)
 
 
 def _report(src: bytes, scopes: _Scopes, traits: dict[str, list[_Occ]], error: str | None) -> StructureReport:
@@ -2108,12 +2256,14 @@ _CATALOG: Final[tuple[RuleInfo, ...]] = (
         "CryptoJS-encodes, stages data in storage or a cookie, hides from devtools, or the URL itself had "
         "to be decoded; high (medium confidence) when only a submit/click listener, a timer or JSON/URI "
         "encoding aggravates it and the data goes out in a request (not a redirect or form action) to a "
-        "URL that is not a relative path of the shop. A tokeniser's shape (submit listener and JSON only, "
-        "URL from the page's configuration object, optionally with a plain literal fallback) is SG445.",
+        "URL that is not a relative path of the shop. A tokeniser's shape is SG445: card fields (no "
+        "whole form, no e-mail/phone/password) posted with fetch/XMLHttpRequest/jQuery ajax to a plain "
+        "literal URL or one from the page's configuration object, aggravated only by a submit/click "
+        "listener and JSON (timers and encoding in the response handlers do not count).",
         (_MITRE,),
-        "Direct-post payment integrations that read the card fields themselves and post them to a "
-        "hard-coded gateway URL on submit, or on a timer, can reach the high/medium variant; compare the "
-        "destination host with your payment providers.",
+        "Direct-post payment integrations that read the card fields themselves and post them on a "
+        "timer, URI-encoded or with the shopper's e-mail/phone can reach the high/medium variant; compare "
+        "the destination host with your payment providers.",
     ),
     RuleInfo(
         "SG441",
@@ -2310,13 +2460,16 @@ def _hits(a: _Analysis) -> list[CodeHit]:
         + [o for o in exfil if o.decoded],
         key=lambda o: o.start,
     )
-    # weak aggravators; a submit listener and JSON are also what every tokeniser does
-    other_weak = sorted(
-        strong_agg + t["timer"] + [o for o in t["encodes-data"] if o.kind == "weak"], key=lambda o: o.start
-    )
+    # weak aggravators (not in code that runs once a request has answered: a redirect to the receipt);
+    # a submit listener and JSON are also what every tokeniser does
+    weak = t["timer"] + [o for o in t["encodes-data"] if o.kind == "weak"]
+    other_weak = sorted(strong_agg + [o for o in weak if not _inside(a.after, o.start)], key=lambda o: o.start)
     any_agg = sorted(
         other_weak + t["submit-trigger"] + [o for o in t["encodes-data"] if o.kind == "json"], key=lambda o: o.start
     )
+    # a tokeniser sends the card (at most with the billing address) to the PSP, never e-mail/phone/password
+    identity = [o for o in t["reads-personal-field"] if o.kind in ("email", "contact")]
+    tokeniser_agg = sorted(other_weak + identity, key=lambda o: o.start)
     hits: list[CodeHit] = []
 
     def emit(
@@ -2371,8 +2524,9 @@ def _hits(a: _Analysis) -> list[CodeHit]:
     # without a strong aggravator: only requests that carry data to somewhere else count (not a
     # redirect or a form action, not the shop's own relative path)
     foreign = [o for o in exfil if not o.same_origin and o.kind in ("beacon", "loader")]
-    # ... and a URL from the page's configuration object, sent on submit as JSON, is a tokeniser
-    # (direct-post payment integration): SG445 unless something else aggravates it
+    # ... and a request to a plain literal URL or one from the page's configuration object, sent on
+    # submit as JSON, is a tokeniser (direct-post payment integration): SG445 unless something else
+    # aggravates it
     sg440 = (
         emit(
             "SG440",
@@ -2384,7 +2538,7 @@ def _hits(a: _Analysis) -> list[CodeHit]:
             "SG440",
             [
                 card_g,
-                _Group("sends to a computed URL", [o for o in foreign if not o.configured]),
+                _Group("sends to a computed URL", [o for o in foreign if not o.fixed]),
                 _Group("waits for submit/a timer or encodes", any_agg),
             ],
             1,
@@ -2396,8 +2550,20 @@ def _hits(a: _Analysis) -> list[CodeHit]:
             "SG440",
             [
                 card_g,
-                _Group("sends to a configured URL", [o for o in foreign if o.configured]),
-                _Group("runs on a timer or encodes", other_weak),
+                _Group("sends to a fixed URL", [o for o in foreign if o.fixed]),
+                _Group("runs on a timer, encodes or reads e-mail/phone/password", tokeniser_agg),
+            ],
+            1,
+            Severity.HIGH,
+            Confidence.MEDIUM,
+            what=": the shape of a web skimmer",
+        )
+        or emit(  # a tokeniser picks the card fields; it never sends the whole checkout form
+            "SG440",
+            [
+                _Group("grabs a whole form", [o for o in card_data if o.fact == "reads-form" and o.kind == "whole"]),
+                _Group("sends to a fixed URL", [o for o in foreign if o.fixed]),
+                _Group("waits for submit/a timer or encodes", any_agg),
             ],
             1,
             Severity.HIGH,

@@ -6,8 +6,8 @@ structure, light deobfuscation and threat intel. Verdicts are cached by sha256 f
 process, so a library seen on every page and every scan is analysed once. A script the analysis
 finds ``malicious`` yields one finding per rule at medium or above, under that rule's ID
 (``SG4xx``), so "this new code reads the card fields and sends them to a foreign host" arrives with
-the change alert; a ``suspicious`` one yields the same findings capped at medium (a lead to review,
-below the default alert threshold).
+the change alert; a ``suspicious`` one yields the same findings capped at low (a lead to review,
+well below the default alert threshold).
 """
 
 from __future__ import annotations
@@ -79,8 +79,9 @@ class CodeDetector:
                 continue
             yield from self._findings(ctx, page_name, script, verdict)
 
-    # A suspicious verdict is a lead for review, not an alarm: its findings are capped at medium.
-    SUSPICIOUS_CAP = Severity.MEDIUM
+    # A suspicious verdict is a lead for review, not an alarm: its findings are capped at low
+    # (direct-post tokenizers read the card on submit and post it as JSON, like many skimmers).
+    SUSPICIOUS_CAP = Severity.LOW
 
     @staticmethod
     def _new_scripts(ctx: DetectContext) -> Iterator[tuple[str, ScriptRecord]]:
