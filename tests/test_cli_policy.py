@@ -24,7 +24,12 @@ CSP = (
     "img-src 'self' data:; frame-src http://pay.psp.test; form-action 'self' http://pay.psp.test; "
     "object-src 'none'; base-uri 'self'; report-uri {endpoint}; report-to skimguard"
 )
-DEFAULT_ENDPOINT = "http://127.0.0.1:8787/r/shop"
+
+
+def endpoint(cfg: Path, template: str = "http://127.0.0.1:8787/r/{key}") -> str:
+    """The report URL of the site "shop": the collector's unguessable key, not the site name."""
+    with Store.open(load_config(cfg).database_url) as store:
+        return template.format(key=store.collector_key("shop"))
 
 
 def sri(text: str) -> str:
@@ -101,10 +106,11 @@ def cfg(tmp_path: Path) -> Path:
 def test_enforce_prints_the_headers_and_the_sri_tags(cfg: Path) -> None:
     result = run("csp", "--config", str(cfg), "--mode", "enforce")
     assert result.exit_code == 0, (result.stdout, result.stderr)
+    url = endpoint(cfg)
     assert result.stdout.splitlines() == [
         "# skimguard csp: site shop, mode enforce",
-        f'Reporting-Endpoints: skimguard="{DEFAULT_ENDPOINT}"',
-        "Content-Security-Policy: " + CSP.format(endpoint=DEFAULT_ENDPOINT),
+        f'Reporting-Endpoints: skimguard="{url}"',
+        "Content-Security-Policy: " + CSP.format(endpoint=url),
         "Integrity-Policy: blocked-destinations=(script), endpoints=(skimguard)",
         "",
         "# Subresource Integrity: give each approved external script these attributes",
@@ -123,12 +129,12 @@ def test_report_only_json_with_an_endpoint_and_an_output_file(cfg: Path, tmp_pat
     assert result.exit_code == 0, (result.stdout, result.stderr)
     assert result.stdout == ""
     data = json.loads(out.read_text(encoding="utf-8"))
-    endpoint = "https://collector.example/r/shop"
+    url = endpoint(cfg, "https://collector.example/r/{key}")
     assert data["schema"] == "skimguard.csp/1"
-    assert (data["site"], data["mode"], data["endpoint"]) == ("shop", "report-only", endpoint)
+    assert (data["site"], data["mode"], data["endpoint"]) == ("shop", "report-only", url)
     assert data["headers"] == {
-        "Reporting-Endpoints": f'skimguard="{endpoint}"',
-        "Content-Security-Policy-Report-Only": CSP.format(endpoint=endpoint),
+        "Reporting-Endpoints": f'skimguard="{url}"',
+        "Content-Security-Policy-Report-Only": CSP.format(endpoint=url),
         "Integrity-Policy-Report-Only": "blocked-destinations=(script), endpoints=(skimguard)",
     }
     assert data["sri"] == [
@@ -162,14 +168,15 @@ def test_discovery_needs_no_inventory(tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
     result = run("csp", "-c", str(cfg), "--mode", "discovery")
     assert result.exit_code == 0, (result.stdout, result.stderr)
+    url = endpoint(cfg)  # discovery needs the database only for the site's collector key
     assert result.stdout.splitlines()[:3] == [
         "# skimguard csp: site shop, mode discovery",
-        f'Reporting-Endpoints: skimguard="{DEFAULT_ENDPOINT}"',
+        f'Reporting-Endpoints: skimguard="{url}"',
         "Content-Security-Policy-Report-Only: default-src 'none'; script-src 'none' 'report-sample' "
         "'report-sha256'; connect-src 'none'; img-src 'none'; frame-src 'none'; form-action 'none'; "
-        f"report-uri {DEFAULT_ENDPOINT}; report-to skimguard",
+        f"report-uri {url}; report-to skimguard",
     ]
-    assert not (tmp_path / "sg.db").exists()  # discovery does not open the database
+    assert len(url.rsplit("/", 1)[1]) >= 24 and "shop" not in url
 
 
 def test_errors_are_one_line_with_a_hint(tmp_path: Path, cfg: Path) -> None:

@@ -45,7 +45,10 @@ def csp(
     ] = PolicyMode.REPORT_ONLY,
     endpoint: Annotated[
         str,
-        typer.Option("--endpoint", help="Where browsers send violation reports ({site} is the site name)."),
+        typer.Option(
+            "--endpoint",
+            help="The collector's report URL; {site} becomes the site's collector key (see `skimguard serve`).",
+        ),
     ] = DEFAULT_ENDPOINT,
     allow_eval: Annotated[
         bool, typer.Option("--allow-eval", help="Add 'unsafe-eval' when an approved script is dynamic code.")
@@ -58,8 +61,12 @@ def csp(
     with errors():
         config = load_config(config_path)
         target = pick_site(config, site)
+        from skimguard.collector.app import report_endpoint
+
+        with opened(config) as store:
+            url = report_endpoint(store, target.name, endpoint) if "{site}" in endpoint else endpoint
         if mode is PolicyMode.DISCOVERY:
-            policy = discovery_policy(endpoint, site=target.name)
+            policy = discovery_policy(url, site=target.name)
         else:
             from skimguard.baseline.snapshot import SiteSnapshot
 
@@ -78,7 +85,7 @@ def csp(
                     store.decisions(target.name),
                     store.body,
                     mode=mode,
-                    endpoint_url=endpoint,
+                    endpoint_url=url,
                     allow_eval=allow_eval,
                 )
     emit(dumps(policy.to_json()) if format is CspFormat.json else policy.to_text(), output)

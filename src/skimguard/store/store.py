@@ -1234,6 +1234,154 @@ class Store:
             rows = s.execute(select(t.KnownGood.sha256, t.KnownGood.source, t.KnownGood.note))
             return {digest: (source, note) for digest, source, note in rows}
 
+    # ---- report collector (skimguard serve) ---------------------------------------------------
+
+    def collector_key(self, site: str) -> str:
+        """The site's report collector key, the ``{key}`` of ``POST /r/{key}``: 32 random
+        URL-safe characters (192 bits), created on first use and kept."""
+        _check_ident(site, "site name")
+        with self._tx() as s:
+            key = s.scalar(select(t.CollectorKey.key).where(t.CollectorKey.site == site))
+        if key is not None:
+            return key
+        row = {"site": site, "key": secrets.token_urlsafe(24), "created_at": _utcnow()}
+        with self._tx(write=True) as s:
+            _insert_ignore(s, t.CollectorKey, [row], ["site"])  # another process may have won
+            return s.scalars(select(t.CollectorKey.key).where(t.CollectorKey.site == site)).one()
+
+    def rotate_collector_key(self, site: str, actor: str) -> str:
+        """Give the site a new collector key (a running collector keeps the old one until it is
+        restarted). Audit logged."""
+        _check_ident(site, "site name")
+        key, now = secrets.token_urlsafe(24), _utcnow()
+        with self._tx(write=True) as s:
+            row = s.get(t.CollectorKey, site)
+            if row is None:
+                s.add(t.CollectorKey(site=site, key=key, created_at=now))
+            else:
+                row.key, row.created_at = key, now
+            self._audit(s, site, actor, "collector-key-rotate", site, {})
+        return key
+
+    def site_for_key(self, key: str) -> str | None:
+        """The site whose collector key is ``key``, or None."""
+        if not key or len(key) > t.SHORT:
+            return None
+        with self._tx() as s:
+            return s.scalar(select(t.CollectorKey.site).where(t.CollectorKey.key == key))
+
+    def collector_keys(self) -> dict[str, str]:
+        """site -> collector key, for every site that has one."""
+        with self._tx() as s:
+            return {site: key for site, key in s.execute(select(t.CollectorKey.site, t.CollectorKey.key))}
+
+    def record_reports(
+        self,
+        groups: Sequence[ReportGroup],
+        activity: Mapping[str, tuple[int, int]],
+        at: datetime | None = None,
+    ) -> None:
+        """Add a batch of collected reports in ONE transaction (the collector's group commit).
+
+        Each group is upserted by (site, key): its count is added, ``last_seen`` moves to ``at``,
+        ``first_seen`` stays, and each sample list (pages, user agents, samples, sources) takes
+        new values up to :data:`MAX_REPORT_SAMPLES`. ``activity`` maps a site to (kept reports,
+        noise reports) of the batch, added to the site's row for the hour of ``at``.
+        """
+        now = at or _utcnow()
+        merged: dict[tuple[str, str], ReportGroup] = {}
+        for g in groups:
+            _check_ident(g.site, "site name")
+            ident = (g.site, _report_key_hash(g.key))
+            before = merged.get(ident)
+            merged[ident] = g if before is None else _merge_groups(before, g)
+        for site in activity:
+            _check_ident(site, "site name")
+        # Lists only grow and never pass MAX_REPORT_SAMPLES, so a value this store has seen in a
+        # row's lists is still there: a group that brings nothing new only adds to the count, with
+        # no read. The others read the row's lists, merge, and write them back.
+        seen = self._report_lists()
+        counted = {ident: g for ident, g in merged.items() if _brings_nothing_new(seen.get(ident), g)}
+        sampled = {ident: g for ident, g in merged.items() if ident not in counted}
+        try:
+            with self._engine.execution_options(skimguard_write=True).begin() as conn:
+                dialect = conn.dialect.name
+                hashes: dict[str, list[str]] = defaultdict(list)
+                for site, key_hash in sampled:
+                    hashes[site].append(key_hash)
+                known: dict[tuple[str, str], tuple[list[Any], ...]] = {}
+                for site, site_hashes in hashes.items():
+                    for chunk in _chunks(site_hashes):
+                        for key_hash, *lists in conn.execute(_report_samples_query(), {"site": site, "hashes": chunk}):
+                            known[(site, key_hash)] = tuple(lists)
+                rows = [_report_row(site, kh, g, known.get((site, kh)), now) for (site, kh), g in sampled.items()]
+                if rows:
+                    conn.execute(_report_upsert(dialect, with_lists=True), rows)
+                if counted:
+                    rows_counted = [_report_row(site, kh, g, None, now) for (site, kh), g in counted.items()]
+                    conn.execute(_report_upsert(dialect, with_lists=False), rows_counted)
+                hour = now.replace(minute=0, second=0, microsecond=0)
+                tallies = [
+                    {"site": site, "hour": hour, "reports": kept, "noise": noise, "last_at": now}
+                    for site, (kept, noise) in activity.items()
+                    if kept or noise
+                ]
+                if tallies:
+                    conn.execute(_activity_upsert(dialect), tallies)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {_first_line(exc)}") from exc
+        if len(seen) + len(rows) > MAX_CACHED_REPORT_ROWS:
+            seen.clear()
+        for row in rows:
+            seen[(row["site"], row["key_hash"])] = tuple(row[name] for name in _REPORT_LISTS)
+
+    def _report_lists(self) -> dict[tuple[str, str], tuple[list[str], ...]]:
+        """(site, key_hash) -> the sample lists this store last wrote for the row (a bounded cache)."""
+        try:
+            return self._report_lists_cache
+        except AttributeError:
+            self._report_lists_cache: dict[tuple[str, str], tuple[list[str], ...]] = {}
+            return self._report_lists_cache
+
+    def reports(self, site: str, *, limit: int = 100, kind: str | None = None) -> list[StoredReport]:
+        """The site's aggregated reports, most recently seen first."""
+        r = t.CollectedReport
+        query = select(r).where(r.site == site)
+        if kind is not None:
+            query = query.where(r.kind == kind)
+        with self._tx() as s:
+            rows = s.scalars(query.order_by(r.last_seen.desc(), r.id.desc()).limit(max(0, limit)))
+            return [_stored_report(row) for row in rows]
+
+    def report_total(self, site: str) -> int:
+        """How many reports of the site were kept (the sum of the aggregated counts)."""
+        with self._tx() as s:
+            total = s.scalar(select(func.sum(t.CollectedReport.count)).where(t.CollectedReport.site == site))
+            return int(total or 0)
+
+    def report_activity(self, site: str, since: datetime | None = None) -> list[ReportHour]:
+        """The site's hourly report counts (oldest first), from the hour holding ``since``."""
+        a = t.ReportActivity
+        query = select(a).where(a.site == site)
+        if since is not None:
+            query = query.where(a.hour >= since.replace(minute=0, second=0, microsecond=0))
+        with self._tx() as s:
+            return [
+                ReportHour(site=row.site, hour=row.hour, reports=row.reports, noise=row.noise, last_at=row.last_at)
+                for row in s.scalars(query.order_by(a.hour))
+            ]
+
+    def last_report_at(self, site: str) -> datetime | None:
+        """When the collector last received a report (kept or noise) for the site."""
+        with self._tx() as s:
+            return s.scalar(select(func.max(t.ReportActivity.last_at)).where(t.ReportActivity.site == site))
+
+    def prune_report_activity(self, before: datetime) -> int:
+        """Forget hourly activity rows older than ``before``; returns how many went."""
+        with self._tx(write=True) as s:
+            result = s.execute(delete(t.ReportActivity).where(t.ReportActivity.hour < before))
+            return int(getattr(result, "rowcount", 0) or 0)
+
 
 @dataclass(frozen=True)
 class IntelImport:
@@ -1242,6 +1390,206 @@ class IntelImport:
     removed: int
     total: int
     at: datetime
+
+
+# ---- report collector rows ---------------------------------------------------------------------
+
+MAX_REPORT_SAMPLES = 5  # values kept per sample list of an aggregated report
+MAX_CACHED_REPORT_ROWS = 20_000  # rows whose sample lists a Store remembers
+_REPORT_LISTS = ("pages", "user_agents", "samples", "sources")
+ReportKey = tuple[str, str, str, str, str, str, str, str]
+
+
+@dataclass(frozen=True)
+class ReportGroup:
+    """Reports of one site with one aggregate key, received ``count`` times (the input of
+    :meth:`Store.record_reports`). ``key`` is :func:`skimguard.collector.reports.aggregate_key`:
+    (kind, report_type, directive, blocked, document, hash, disposition, detail)."""
+
+    site: str
+    key: ReportKey
+    count: int
+    pages: tuple[str, ...] = ()
+    user_agents: tuple[str, ...] = ()
+    samples: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredReport:
+    """One aggregated report row."""
+
+    id: int
+    site: str
+    kind: str
+    report_type: str
+    directive: str
+    blocked: str
+    document: str
+    hash: str
+    disposition: str
+    detail: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    pages: tuple[str, ...]
+    user_agents: tuple[str, ...]
+    samples: tuple[str, ...]
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReportHour:
+    """Reports received for a site in one hour: kept, noise (dropped by the parser), the last one."""
+
+    site: str
+    hour: datetime
+    reports: int
+    noise: int
+    last_at: datetime
+
+
+_STATEMENTS: dict[tuple[str, str], Any] = {}  # statements of the report collector, built once
+
+
+def _upsert(
+    dialect: str,
+    table: Any,
+    conflict: Sequence[str],
+    *,
+    add: Sequence[str] = (),
+    latest: Sequence[str] = (),
+    take: Sequence[str] = (),
+) -> Any:
+    """INSERT into ``table``; on a ``conflict`` the stored row gets the new values of the ``add``
+    columns added, the later of the two ``latest`` values and the new ``take`` values."""
+    from sqlalchemy import case
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    statement = pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+    new, old = statement.excluded, table.c
+    changes: dict[str, Any] = {c: old[c] + new[c] for c in add}
+    changes.update({c: case((new[c] > old[c], new[c]), else_=old[c]) for c in latest})
+    changes.update({c: new[c] for c in take})
+    return statement.on_conflict_do_update(index_elements=list(conflict), set_=changes)
+
+
+def _report_upsert(dialect: str, *, with_lists: bool) -> Any:
+    ident = (f"report-upsert-{with_lists}", dialect)
+    if ident not in _STATEMENTS:
+        _STATEMENTS[ident] = _upsert(
+            dialect, t.CollectedReport.__table__, ("site", "key_hash"),
+            add=("count",), latest=("last_seen",), take=_REPORT_LISTS if with_lists else (),
+        )  # fmt: skip
+    return _STATEMENTS[ident]
+
+
+def _brings_nothing_new(lists: tuple[list[str], ...] | None, g: ReportGroup) -> bool:
+    """Whether every sample value of ``g`` is in ``lists`` already (or that list is full)."""
+    if lists is None:
+        return False
+    for old, new in zip(lists, (g.pages, g.user_agents, g.samples, g.sources), strict=True):
+        if len(old) < MAX_REPORT_SAMPLES and any(value not in old for value in new):
+            return False
+    return True
+
+
+def _activity_upsert(dialect: str) -> Any:
+    ident = ("activity-upsert", dialect)
+    if ident not in _STATEMENTS:
+        _STATEMENTS[ident] = _upsert(
+            dialect, t.ReportActivity.__table__, ("site", "hour"), add=("reports", "noise"), latest=("last_at",)
+        )
+    return _STATEMENTS[ident]
+
+
+def _report_samples_query() -> Any:
+    ident = ("report-samples", "")
+    if ident not in _STATEMENTS:
+        from sqlalchemy import bindparam
+
+        r = t.CollectedReport.__table__.c
+        _STATEMENTS[ident] = select(r.key_hash, r.pages, r.user_agents, r.samples, r.sources).where(
+            r.site == bindparam("site"), r.key_hash.in_(bindparam("hashes", expanding=True))
+        )
+    return _STATEMENTS[ident]
+
+
+def _report_key_hash(key: ReportKey) -> str:
+    return hashlib.sha256("\x1f".join(key).encode("utf-8", "replace")).hexdigest()
+
+
+def _bounded_union(old: Iterable[Any], new: Iterable[str], limit: int = MAX_REPORT_SAMPLES) -> list[str]:
+    out: list[str] = []
+    for value in (*old, *new):
+        if isinstance(value, str) and value and value not in out:
+            out.append(codec.clean(value, codec.MAX_URL))
+            if len(out) >= limit:
+                break
+    return out
+
+
+def _merge_groups(a: ReportGroup, b: ReportGroup) -> ReportGroup:
+    return replace(
+        a,
+        count=a.count + b.count,
+        pages=tuple(_bounded_union(a.pages, b.pages)),
+        user_agents=tuple(_bounded_union(a.user_agents, b.user_agents)),
+        samples=tuple(_bounded_union(a.samples, b.samples)),
+        sources=tuple(_bounded_union(a.sources, b.sources)),
+    )
+
+
+def _report_row(
+    site: str, key_hash: str, g: ReportGroup, known: tuple[list[Any], ...] | None, now: datetime
+) -> dict[str, Any]:
+    kind, report_type, directive, blocked, document, digest, disposition, detail = g.key
+    old: tuple[list[Any], ...] = known or ([], [], [], [])
+    return {
+        "site": site,
+        "key_hash": key_hash,
+        "kind": codec.clean(kind, t.SHORT),
+        "report_type": codec.clean(report_type, t.SHORT),
+        "directive": codec.clean(directive, t.SHORT),
+        "blocked": codec.clean(blocked, codec.MAX_URL),
+        "document": codec.clean(document, codec.MAX_URL),
+        "hash": codec.clean(digest, codec.MAX_SHORT),
+        "disposition": codec.clean(disposition, t.SHORT),
+        "detail": codec.clean(detail, codec.MAX_SHORT),
+        "count": codec.bound_int(g.count),
+        "first_seen": now,
+        "last_seen": now,
+        "pages": _bounded_union(old[0] or (), g.pages),
+        "user_agents": _bounded_union(old[1] or (), g.user_agents),
+        "samples": _bounded_union(old[2] or (), g.samples),
+        "sources": _bounded_union(old[3] or (), g.sources),
+    }
+
+
+def _stored_report(row: t.CollectedReport) -> StoredReport:
+    def strings(values: Any) -> tuple[str, ...]:
+        return tuple(v for v in values or () if isinstance(v, str))
+
+    return StoredReport(
+        id=row.id,
+        site=row.site,
+        kind=row.kind,
+        report_type=row.report_type,
+        directive=row.directive,
+        blocked=row.blocked,
+        document=row.document,
+        hash=row.hash,
+        disposition=row.disposition,
+        detail=row.detail,
+        count=row.count,
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        pages=strings(row.pages),
+        user_agents=strings(row.user_agents),
+        samples=strings(row.samples),
+        sources=strings(row.sources),
+    )
 
 
 open_store = Store.open

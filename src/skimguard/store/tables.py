@@ -381,3 +381,61 @@ class KnownGood(Base):
     source: Mapped[str] = mapped_column(String(NAME))
     added_by: Mapped[str] = mapped_column(Text)
     added_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --------------------------------------------------------------------------------------------
+# Report collector (``skimguard serve``)
+# --------------------------------------------------------------------------------------------
+
+
+class CollectorKey(Base):
+    """The random token in each site's report endpoint path (``/r/{key}``). It keeps internet
+    noise out and tells sites apart; it is not a secret from shoppers (their browsers see it in
+    the CSP header)."""
+
+    __tablename__ = "collector_keys"
+
+    site: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    key: Mapped[str] = mapped_column(String(SHORT), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CollectedReport(Base):
+    """Browser reports (CSP, Reporting API) aggregated: one row per site and aggregate key
+    (:func:`skimguard.collector.reports.aggregate_key`; ``key_hash`` is the sha256 of it, because
+    the URLs in it may be longer than a PostgreSQL b-tree index entry allows) with a count and a
+    few bounded samples. Raw bodies are never stored."""
+
+    __tablename__ = "reports"
+    __table_args__ = (UniqueConstraint("site", "key_hash"), Index(None, "site", "last_seen"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(NAME))
+    key_hash: Mapped[str] = mapped_column(String(SHA))
+    kind: Mapped[str] = mapped_column(String(SHORT))
+    report_type: Mapped[str] = mapped_column(String(SHORT))
+    directive: Mapped[str] = mapped_column(String(SHORT))
+    blocked: Mapped[str] = mapped_column(Text)
+    document: Mapped[str] = mapped_column(Text)  # the document URL without its query
+    hash: Mapped[str] = mapped_column(Text)
+    disposition: Mapped[str] = mapped_column(String(SHORT))
+    detail: Mapped[str] = mapped_column(Text)
+    count: Mapped[int] = mapped_column(BigInteger)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    pages: Mapped[list[Any]] = mapped_column(JSON)  # a few document URLs (with query)
+    user_agents: Mapped[list[Any]] = mapped_column(JSON)
+    samples: Mapped[list[Any]] = mapped_column(JSON)  # a few script samples (40 chars, cards masked)
+    sources: Mapped[list[Any]] = mapped_column(JSON)  # a few "source-file:line:column"
+
+
+class ReportActivity(Base):
+    """Reports received per site and hour (kept and noise), for the collector heartbeat."""
+
+    __tablename__ = "report_activity"
+
+    site: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    reports: Mapped[int] = mapped_column(BigInteger)
+    noise: Mapped[int] = mapped_column(BigInteger)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
