@@ -232,17 +232,19 @@ def _too_deep(text: str) -> bool:
     """
     if text.count("[") + text.count("{") <= MAX_DEPTH:
         return False
-    outside = text.replace("\\\\", "").replace('\\"', "").split('"')[::2]
+    outside = "".join(text.replace("\\\\", "").replace('\\"', "").split('"')[::2])
     depth = 0
-    for piece in outside:
-        for char in piece:
-            if char in "[{":
-                depth += 1
-                if depth > MAX_DEPTH:
-                    return True
-            elif char in "]}":
-                depth -= 1
+    for char in _NOT_BRACKET.sub("", outside):  # only the brackets are walked in Python
+        if char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        else:
+            depth -= 1
     return False
+
+
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 def _legacy(raw: Mapping[str, Any], user_agent: str) -> Report:
