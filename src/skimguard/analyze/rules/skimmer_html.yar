@@ -17,7 +17,7 @@ rule SG403_base64_checkout_keywords
     strings:
         // Each keyword in its three base64 alignments, inside a quoted literal of at most ~170 chars;
         // long literals (encoded PHP or JS payloads, data URIs) are left to the normalizer.
-        $b64 = /["'\x60][A-Za-z0-9+\/]{0,80}(Y2hlY2tvdX|NoZWNrb3V0|jaGVja291d|b25lcGFnZ|9uZXBhZ2|vbmVwYWdl|b25lc3Rlc|9uZXN0ZX|vbmVzdGVw|Y2NfbnVtYmVy|NjX251bWJlc|jY19udW1iZX|Y2FyZE51bWJlc|NhcmROdW1iZX|jYXJkTnVtYmVy|Y2NfY2lk|NjX2NpZ|jY19jaW)[A-Za-z0-9+\/]{0,80}={0,2}["'\x60]/
+        $b64 = /["'\x60][A-Za-z0-9+\/]{0,80}(Y2hlY2tvdX|NoZWNrb3V0|jaGVja291d|b25lcGFnZ|9uZXBhZ2|vbmVwYWdl|b25lc3Rlc|9uZXN0ZX|vbmVzdGVw|Y2NfbnVtYmVy|NjX251bWJlc|jY19udW1iZX|Y2FyZE51bWJlc|NhcmROdW1iZX|jYXJkTnVtYmVy|Y2NfY2lk|NjX2NpZ|jY19jaW)[A-Za-z0-9+\/]{0,80}={0,2}\\?["'\x60]/
     condition:
         $b64
 }

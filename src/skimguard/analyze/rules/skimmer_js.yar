@@ -7,7 +7,8 @@
  * a collector URL, an encoding or staging; known skimmer kit skeletons).
  *
  * Every rule carries the meta keys id, severity, confidence, title, description, references,
- * false_positives and language; IDs are stable once released (SG401..SG439).
+ * false_positives and language; IDs are stable once released (SG401..SG439 and SG451..SG460;
+ * the IDs between belong to the tree-sitter structure layer and to threat intel).
  *
  * Conventions:
  * - Rules see raw text and the normalizer's output, where string arrays are resolved into
@@ -16,6 +17,8 @@
  *   bytes and every gap is bounded.
  * - Proximity is expressed with match offsets, e.g. a card field within 4000 bytes of a sink,
  *   so unrelated code of a large bundle does not combine.
+ * - Code kept inside a string (a payload in a database dump or a PHP echo) has escaped quotes;
+ *   patterns whose quotes matter for such loaders accept an optional backslash: `\\?["']`.
  */
 
 rule SG401_card_field_names
@@ -218,7 +221,7 @@ rule SG411_anti_analysis
         severity = "low"
         confidence = "low"
         title = "Anti-analysis: devtools, automation or own-tag tricks"
-        description = "The code checks whether developer tools are open or the browser is automated (window size gap, Firebug, debugger timing, navigator.webdriver, headless markers), or removes or reads its own script tag. Skimmers such as Pipka hide from analysts and scanners this way; bot-detection libraries do some of the same checks."
+        description = "The code checks whether developer tools are open or the browser is automated (window size gap, Firebug, debugger timing, devtools-detect's open/orientation event, navigator.webdriver, headless markers), or removes or reads its own script tag. Skimmers such as Pipka hide from analysts and scanners this way; bot-detection libraries do some of the same checks."
         references = "https://usa.visa.com/dam/VCOM/global/support-legal/documents/pfd-identifies-new-javascript-skimmer.pdf"
         false_positives = "Bot-detection, fingerprinting and analytics libraries; devtools-detect; loader snippets that tidy up their bootstrap tag."
         language = "js"
@@ -227,6 +230,8 @@ rule SG411_anti_analysis
         $size_gap = /outer(Height|Width)(["']\s*\])?\s*-\s*(window\s*(\.|\[\s*["'])\s*)?inner(Height|Width)(["']\s*\])?\s*\)?\s*>\s*\d{2,3}/
         $firebug = /(console\s*\.\s*firebug|Firebug\s*\.\s*chrome|window\s*\.\s*Firebug)/
         $devtools = /(devtools\s*\.\s*(open|isOpen|orientation)[^a-z]|["']devtoolschange["'])/
+        // devtools-detect's event detail, kept when the event name itself is hidden
+        $devtools_detail = /detail\s*:\s*\{\s*["']?open["']?\s*:\s*[\w$!.]{1,12}\s*,\s*["']?orientation["']?\s*:/
         $debugger_timing1 = /debugger[\s;]{0,8}[^\n]{0,120}(performance\s*\.\s*now|Date\s*\.\s*now|new Date)/
         $debugger_timing2 = /(performance\s*\.\s*now|Date\s*\.\s*now)\s*\(\s*\)[^\n]{0,120}debugger/
         $id_getter = /Object\s*\.\s*defineProperty\s*\(\s*[\w$.]{1,40}\s*,\s*["']id["']\s*,\s*\{\s*get\s*:/
@@ -308,18 +313,25 @@ rule SG416_computed_script_loader
         severity = "medium"
         confidence = "medium"
         title = "Script loaded from a computed or encoded address"
-        description = "A script element gets its src from atob, fromCharCode, unescape or a reversed string, or document.write emits decoded markup. Loaders hide the skimmer's real address this way; legitimate tags use a plain URL."
+        description = "A script element gets its src from atob, fromCharCode, unescape or a reversed string (directly, or through a variable decoded just before), or document.write emits decoded markup. Loaders hide the skimmer's real address this way; legitimate tags use a plain URL."
         references = "https://github.com/gwillem/magento-malware-scanner"
         false_positives = "Some advertising loaders that obfuscate their CDN address."
         language = "js"
     strings:
-        $create = /createElement(["']\s*\])?\s*\(\s*["']script["']\s*\)/ nocase
+        $create = /createElement(["']\s*\])?\s*\(\s*\\?["']script\\?["']\s*\)/ nocase
         $src_decoded = /(\.|\[\s*["'])src(["']\s*\])?\s*=\s*(window\s*(\.|\[\s*["'])\s*)?(atob|unescape|decodeURIComponent|String\s*\.\s*fromCharCode)(["']\s*\])?\s*\(/
         $src_reversed = /(\.|\[\s*["'])src(["']\s*\])?\s*=\s*[^;\n]{0,160}(\.|\[\s*["'])split(["']\s*\])?\s*\(\s*["']["']\s*\)\s*(\.|\[\s*["'])reverse/
         $attr_decoded = /setAttribute(["']\s*\])?\s*\(\s*["']src["']\s*,\s*(window\s*(\.|\[\s*["'])\s*)?(atob|unescape|decodeURIComponent|String\s*\.\s*fromCharCode)(["']\s*\])?\s*\(/
         $write_decoded = /document\s*(\.|\[\s*["'])\s*write(ln)?(["']\s*\])?\s*\([^;\n]{0,300}(atob(["']\s*\])?\s*\(|unescape(["']\s*\])?\s*\(|fromCharCode|reverse(["']\s*\])?\s*\(\s*\))/
+        // var u = atob('...'); ... s = createElement('script'); s.src = u;
+        $decoded_var = /[\w$]{1,12}\s*=\s*(window\s*(\.|\[\s*["'])\s*)?(atob|String\s*\.\s*fromCharCode)(["']\s*\])?\s*\(/
+        $src_var = /(\.|\[\s*["'])src(["']\s*\])?\s*=\s*[\w$]{1,12}\s*[;,\n}]/
     condition:
-        ($create and any of ($src_decoded, $src_reversed, $attr_decoded)) or $write_decoded
+        ($create and any of ($src_decoded, $src_reversed, $attr_decoded)) or $write_decoded or
+        for any i in (1..#create) : (
+            for any j in (1..#decoded_var) : ( @decoded_var[j] < @create[i] and @decoded_var[j] > @create[i] - 800 ) and
+            for any k in (1..#src_var) : ( @src_var[k] > @create[i] and @src_var[k] < @create[i] + 400 )
+        )
 }
 
 rule SG417_checkout_gated_loader
@@ -394,7 +406,7 @@ rule SG420_form_harvest_to_absolute_url
         false_positives = "Forms posting to the shop's own absolute API URL (newsletter, contact)."
         language = "js"
     strings:
-        $harvest = /((\.|\[\s*["'])serializeArray(["']\s*\])?\s*\(\s*\)|(\.|\[\s*["'])serialize(["']\s*\])?\s*\(\s*\)|new\s+FormData\s*\(|querySelectorAll(["']\s*\])?\s*\(\s*["']input\s*,\s*(select|textarea)|\(\s*["']input\s*,\s*(select|textarea)|getElementsByTagName(["']\s*\])?\s*\(\s*["']input["']\s*\))/ nocase
+        $harvest = /((\.|\[\s*["'])serializeArray(["']\s*\])?\s*\(\s*\)|(\.|\[\s*["'])serialize(["']\s*\])?\s*\(\s*\)|Form\s*(\.|\[\s*["'])serialize(["']\s*\])?\s*\(|new\s+FormData\s*\(|querySelectorAll(["']\s*\])?\s*\(\s*["']input\s*,\s*(select|textarea)|\(\s*["']input\s*,\s*(select|textarea)|getElementsByTagName(["']\s*\])?\s*\(\s*["']input["']\s*\))/ nocase
         $send = /((\.|\[\s*["'])open(["']\s*\])?\s*\(\s*["']POST["']\s*,\s*["'\x60](https?:)?\/\/|["']?(type|method)["']?\s*:\s*["']POST["'][^}]{0,300}["']?url["']?\s*:\s*["'\x60](https?:)?\/\/|["']?url["']?\s*:\s*["'\x60](https?:)?\/\/[^"'\x60]{3,200}["'\x60][^}]{0,300}["']?(type|method)["']?\s*:\s*["']POST|fetch(["']\s*\])?\s*\(\s*["'\x60](https?:)?\/\/[^"'\x60]{3,200}["'\x60]\s*,\s*\{[^}]{0,300}method["']?\s*:\s*["']POST|sendBeacon(["']\s*\])?\s*\(\s*["'\x60](https?:)?\/\/|(\.|\[\s*["'])post(["']\s*\])?\s*\(\s*["'\x60](https?:)?\/\/|[^a-z_](gate|glink)["']?\s*[:=]\s*["'\x60](https?:)?\/\/)/ nocase
     condition:
         for any i in (1..#harvest) : (
@@ -415,13 +427,13 @@ rule SG421_card_exfiltration
         language = "js"
     strings:
         $num = /(cc[_\-]?(number|num|no)|card[_\-\s]?(number|num|no)|カード番号)[^a-z]/ nocase
-        $harvest = /((\.|\[\s*["'])serializeArray(["']\s*\])?\s*\(\s*\)|(\.|\[\s*["'])serialize(["']\s*\])?\s*\(\s*\)|new\s+FormData\s*\(|querySelectorAll(["']\s*\])?\s*\(\s*["']input\s*,\s*(select|textarea)|\(\s*["']input\s*,\s*(select|textarea)|getElementsByTagName(["']\s*\])?\s*\(\s*["']input["']\s*\))/ nocase
+        $harvest = /((\.|\[\s*["'])serializeArray(["']\s*\])?\s*\(\s*\)|(\.|\[\s*["'])serialize(["']\s*\])?\s*\(\s*\)|Form\s*(\.|\[\s*["'])serialize(["']\s*\])?\s*\(|new\s+FormData\s*\(|querySelectorAll(["']\s*\])?\s*\(\s*["']input\s*,\s*(select|textarea)|\(\s*["']input\s*,\s*(select|textarea)|getElementsByTagName(["']\s*\])?\s*\(\s*["']input["']\s*\))/ nocase
         // any network sink, whatever its URL
         $sink = /((\.|\[\s*["'])open(["']\s*\])?\s*\(\s*["']POST["']|["']?(type|method)["']?\s*:\s*["']POST["']|sendBeacon(["']\s*\])?\s*\(|WebSocket(["']\s*\])?\s*\(|(\.|\[\s*["'])(ajax|post)(["']\s*\])?\s*\(|fetch(["']\s*\])?\s*\([^)]{0,200}POST|(\.|\[\s*["'])src(["']\s*\])?\s*=\s*["'\x60](https?:)?\/\/[^"'\x60]{3,200}["'\x60]\s*\+)/ nocase
         // a sink with a hard-coded absolute URL
         $sink_abs = /((\.|\[\s*["'])open(["']\s*\])?\s*\(\s*["']POST["']\s*,\s*["'\x60](https?:)?\/\/|["']?url["']?\s*:\s*["'\x60](https?:)?\/\/|fetch(["']\s*\])?\s*\(\s*["'\x60](https?:)?\/\/|sendBeacon(["']\s*\])?\s*\(\s*["'\x60](https?:)?\/\/|(\.|\[\s*["'])post(["']\s*\])?\s*\(\s*["'\x60](https?:)?\/\/|[^a-z_](gate|glink)["']?\s*[:=]\s*["'\x60](https?:)?\/\/|(\.|\[\s*["'])src(["']\s*\])?\s*=\s*["'\x60](https?:)?\/\/[^"'\x60]{3,200}["'\x60]\s*\+|WebSocket(["']\s*\])?\s*\(\s*["'\x60]wss?:\/\/)/ nocase
         $t_gate = /(location[^;\n]{0,40}(indexOf|includes|match|search)(["']\s*\])?\s*\(\s*["'\x60\/][^"'\x60\)]{0,40}(checkout|onepage|onestep|firecheckout)|(checkout|onepage|onestep|firecheckout)[^\n]{0,80}test(["']\s*\])?\s*\(\s*((window|document)\s*(\.|\[\s*["'])\s*)?location|(onepage|checkout|onestep|firecheckout)\|(onepage|checkout|onestep|firecheckout))/ nocase
-        $t_collector = /(api\.telegram\.org\/bot|discord(app)?\.com\/api\/webhooks|gate\.php|\.php\?(token|hash|key|p|host)=[A-Za-z0-9]{2,40}|open(["']\s*\])?\s*\(\s*["']POST["']\s*,\s*["'\x60](https?:)?\/\/[^"'\x60]{3,150}\.(js|css|png|jpe?g|gif|ico)["'\x60?])/ nocase
+        $t_collector = /(api\.telegram\.org\/bot|discord(app)?\.com\/api\/webhooks|gate\.php|\/(media|skin|pub\/media|pub\/static|wp-content\/uploads|catalog\/product)\/[^"'\x60\s]{0,150}\.php["'\x60]|\.php\?(token|hash|key|p|host)=[A-Za-z0-9]{2,40}|open(["']\s*\])?\s*\(\s*["']POST["']\s*,\s*["'\x60](https?:)?\/\/[^"'\x60]{3,150}\.(js|css|png|jpe?g|gif|ico)["'\x60?])/ nocase
         $t_hidden = /([a-z0-9]\/\/:s?ptth|["'\x60](aHR0cHM6Ly|aHR0cDovL)|split(["']\s*\])?\s*\(\s*["']["']\s*\)\s*(\.|\[\s*["'])reverse)/
         $t_ws = /WebSocket(["']\s*\])?\s*\(\s*["'\x60]wss?:\/\//
         $t_anti = /(navigator\s*(\.|\[\s*["'])\s*webdriver|outer(Height|Width)(["']\s*\])?\s*-\s*(window\s*(\.|\[\s*["'])\s*)?inner(Height|Width)|devtools\s*\.\s*(open|isOpen))/
@@ -577,4 +589,161 @@ rule SG428_eval_of_decoded_code
         $packer = /eval\s*\(\s*function\s*\(\s*p\s*,\s*a\s*,\s*c\s*,\s*k\s*,\s*e\s*,\s*[dr]\s*\)/
     condition:
         any of them
+}
+
+/*
+ * Obfuscation runtimes. A skimmer that hides its strings or code needs a decoder that ships with
+ * it; the normalizer undoes the common, data-only encodings (escapes, atob, obfuscator.io string
+ * arrays), these rules describe the decoders it cannot undo. Commercial obfuscators put the same
+ * decoders into benign code (including payment SDKs), so a decoder alone is medium, a decoder whose
+ * output is run is high at low confidence (suspicious, not convicted), and a decoder in code with
+ * card, checkout or exfiltration traits adds a medium hit: suspicious, convicted only by the
+ * behaviour rules that see through the obfuscation.
+ */
+
+rule SG451_custom_string_decoder
+{
+    meta:
+        id = "SG451"
+        severity = "medium"
+        confidence = "medium"
+        title = "Custom string decoder of an obfuscator runtime"
+        description = "The code carries its own string decoder of a kind only obfuscator runtimes use: a seeded character permutation (characters copied into an array, swapped at indices computed from a seed rather than drawn at random, joined again), a repeating-key XOR of two strings, a word-table unpacker (arguments split on spaces, tokens replaced through a char-code table), a marker table rebuilt with fromCharCode, or names assembled from pieces picked by constant comparisons ('f'+(61>41?'r':'m')). Skimmers such as the Smith & Wesson and JScrambler-protected kits hide their strings this way; minifiers and bundlers never emit it."
+        references = "https://www.sansec.io/research/smith-and-wesson-skimmer, https://jscrambler.com/blog/jscrambler-101-self-defending"
+        false_positives = "Benign code protected with a commercial obfuscator (JScrambler and similar)."
+        language = "js"
+    strings:
+        // f[a] = k.charAt(a) ... f[t] = f[b]; f[b] = h ... f.join('')
+        $perm_fill = /[\w$]{1,12}\[[\w$]{1,12}\]\s*=\s*[\w$]{1,12}\s*(\.|\[\s*["'])charAt(["']\s*\])?\s*\(\s*[\w$]{1,12}\s*\)/
+        $perm_swap = /[\w$]{1,12}\[[\w$]{1,12}\]\s*=\s*[\w$]{1,12}\[[\w$]{1,12}\]\s*[;,]\s*[\w$]{1,12}\[[\w$]{1,12}\]\s*=\s*[\w$]{1,12}\s*[;,}\n]/
+        $perm_join = /(\.|\[\s*["'])join(["']\s*\])?\s*\(/
+        // the swap indices are computed, not drawn: a shuffle with Math.random is not a decoder
+        $perm_random = "Math.random"
+        $xor_two_strings = /fromCharCode(["']\s*\])?\s*\(\s*[\w$.]{1,24}\s*(\.|\[\s*["'])charCodeAt(["']\s*\])?\s*\([^()]{1,30}\)\s*\^\s*[\w$.]{1,24}\s*(\.|\[\s*["'])charCodeAt/
+        $word_table = /arguments\s*\[\s*[\w$]{1,12}\s*\]\s*(\.|\[\s*["'])split(["']\s*\])?\s*\(\s*\\?["'] \\?["']\s*\)/
+        $marker_table = /split(["']\s*\])?\s*\(\s*[\w$]{1,12}\s*\+\s*[\w$]{1,12}\s*(\.|\[\s*["'])charAt(["']\s*\])?\s*\(\s*[\w$]{1,12}\s*\)\s*\)\s*(\.|\[\s*["'])join(["']\s*\])?\s*\(\s*String\s*(\.|\[\s*["'])fromCharCode/
+        $opaque_piece = /["'][^"'\n]{0,20}["']\s*\+\s*\(\s*\d{1,4}\s*[<>]=?\s*\d{1,4}\s*\?\s*["']/
+    condition:
+        any of ($xor_two_strings, $word_table, $marker_table) or #opaque_piece >= 3 or
+        for any i in (1..#perm_fill) : (
+            for any j in (1..#perm_swap) : (
+                @perm_swap[j] > @perm_fill[i] and @perm_swap[j] < @perm_fill[i] + 600 and
+                not for any m in (1..#perm_random) : ( @perm_random[m] > @perm_fill[i] and @perm_random[m] < @perm_swap[j] ) and
+                for any k in (1..#perm_join) : ( @perm_join[k] > @perm_swap[j] and @perm_join[k] < @perm_swap[j] + 600 )
+            )
+        )
+}
+
+rule SG452_decoded_code_executed
+{
+    meta:
+        id = "SG452"
+        severity = "high"
+        confidence = "low"
+        title = "Self-decoding code: a custom decoder whose output is run"
+        description = "A hand-written decoding loop (char-code shift or XOR, hex or base-36 pairs, a substitution alphabet, a character permutation) sits within 1500 bytes of eval, Function, a constructor call or a name decoded from a literal (such as a hidden 'constructor'), or document.write; or the code is a word-table unpacker, or runs a string literal written almost entirely in escapes. Loaders of skimmers unpack their real code this way so that no URL or keyword is visible; benign code has no reason to run text it decoded itself."
+        references = "https://www.sansec.io/research/smith-and-wesson-skimmer, https://github.com/gwillem/magento-malware-scanner"
+        false_positives = "Code protected by an obfuscator that packs whole functions, old packers, e-mail address obfuscators (all made suspicious, never convicted by this rule)."
+        language = "js"
+    strings:
+        $d_perm = /[\w$]{1,12}\[[\w$]{1,12}\]\s*=\s*[\w$]{1,12}\s*(\.|\[\s*["'])charAt(["']\s*\])?\s*\(\s*[\w$]{1,12}\s*\)/
+        $d_xor = /fromCharCode(["']\s*\])?\s*\(\s*[\w$.]{1,24}\s*(\.|\[\s*["'])charCodeAt(["']\s*\])?\s*\([^()]{1,30}\)\s*\^\s*[\w$.]{1,24}\s*(\.|\[\s*["'])charCodeAt/
+        $d_marker = /split(["']\s*\])?\s*\(\s*[\w$]{1,12}\s*\+\s*[\w$]{1,12}\s*(\.|\[\s*["'])charAt(["']\s*\])?\s*\(\s*[\w$]{1,12}\s*\)\s*\)\s*(\.|\[\s*["'])join(["']\s*\])?\s*\(\s*String\s*(\.|\[\s*["'])fromCharCode/
+        $d_shift = /fromCharCode(["']\s*\])?\s*\(\s*[\w$.]{1,24}\s*(\.|\[\s*["'])charCodeAt(["']\s*\])?\s*\([^()]{1,30}\)\s*[-+^%]\s*[\w$.()]{1,24}\s*\)/
+        $d_pairs = /fromCharCode(["']\s*\])?\s*\(\s*parseInt(["']\s*\])?\s*\(\s*[\w$.]{1,24}\s*(\.|\[\s*["'])(substr|substring|slice)(["']\s*\])?\s*\([^()]{1,30}\)\s*,\s*[\w$]{1,6}\s*\)/
+        $d_subst = /charAt(["']\s*\])?\s*\(\s*[\w$.]{1,24}\s*(\.|\[\s*["'])indexOf(["']\s*\])?\s*\(/
+        $d_opaque = /["'][^"'\n]{0,20}["']\s*\+\s*\(\s*\d{1,4}\s*[<>]=?\s*\d{1,4}\s*\?\s*["']/
+        // eval, Function, x.constructor(...), [].filter.constructor, decoder('literal').substr(0, n), document.write
+        $exec = /([^\w$.]eval|(window|self|this|top|globalThis)\s*\.\s*eval|["']eval["']\s*\])\s*\(|[^\w$.]Function\s*\(|(\.|\[\s*["'])constructor(["']\s*\])?\s*\(|(\.|\[\s*["'])(filter|map|sort|fill|constructor|call|bind|apply)(["']\s*\])?\s*(\.|\[\s*["'])constructor[^\w$]|[\w$]{1,12}\s*\(\s*["'][A-Za-z]{8,40}["']\s*\)\s*(\.|\[\s*["'])(substr|substring|slice)(["']\s*\])?\s*\(\s*0\s*,|document\s*(\.|\[\s*["'])\s*write(ln)?(["']\s*\])?\s*\(/
+        $word_table = /arguments\s*\[\s*[\w$]{1,12}\s*\]\s*(\.|\[\s*["'])split(["']\s*\])?\s*\(\s*\\?["'] \\?["']\s*\)/
+        // eval("\x76\x61\x72...") : six escapes among the first characters of the literal
+        $escaped_exec = /([^\w$.]eval|["']eval["']\s*\]|[^\w$.]Function|document\s*(\.|\[\s*["'])\s*write(ln)?(["']\s*\])?)\s*\(\s*["'](\\x[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|[^"'\\\n]){0,6}(\\x[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4})[^"'\\\n]{0,3}(\\x[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4})[^"'\\\n]{0,3}(\\x[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4})[^"'\\\n]{0,3}(\\x[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4})[^"'\\\n]{0,3}(\\x[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4})[^"'\\\n]{0,3}(\\x[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4})/
+    condition:
+        $word_table or $escaped_exec or
+        for any i in (1..#exec) : (
+            for any of ($d_*) : ( for any j in (1..#) : ( @[j] > @exec[i] - 1500 and @[j] < @exec[i] + 1500 ) )
+        )
+}
+
+rule SG453_obfuscated_card_code
+{
+    meta:
+        id = "SG453"
+        severity = "medium"
+        confidence = "medium"
+        title = "Obfuscator runtime in code that handles card data or checkout"
+        description = "A custom string decoder or self-decoding code (SG451, SG452) appears in the same script as card field names, a checkout URL gate, a collector URL, a hidden URL, an image beacon with data, encoded form data or a whole-form harvest. Payment code is sometimes minified but has no reason to hide its own strings from the shop that runs it; skimmers hide exactly the parts that would give them away and leave the rest."
+        references = "https://www.sansec.io/research/smith-and-wesson-skimmer, https://owasp.org/www-community/attacks/Magecart"
+        false_positives = "A payment or checkout script protected by a commercial obfuscator."
+        language = "js"
+    condition:
+        (SG451_custom_string_decoder or SG452_decoded_code_executed) and
+        (SG401_card_field_names or SG402_platform_card_fields or SG404_checkout_url_gate or SG405_collector_url_shape or
+         SG406_image_beacon_with_data or SG408_encoded_serialized_data or SG410_card_field_name_list or
+         SG412_hidden_url_literal or SG420_form_harvest_to_absolute_url)
+}
+
+rule SG454_operator_proxy_functions
+{
+    meta:
+        id = "SG454"
+        severity = "low"
+        confidence = "medium"
+        title = "Operator proxy functions of a commercial obfuscator"
+        description = "The code defines six or more tiny functions that only apply an operator to their two arguments (function(x,y){return x!==y;}) and three or more identity functions (function(y){return y;}). JScrambler-style obfuscators replace every operator with such proxies to defeat reading and pattern matching; skimmer kits use these obfuscators. Hand-written and minified code keeps its operators."
+        references = "https://jscrambler.com/blog/jscrambler-101-self-defending"
+        false_positives = "Benign code protected with a commercial obfuscator."
+        language = "js"
+    strings:
+        $proxy = /[,{;]\s*(["'][\w$]{1,12}["']|[\w$.]{1,14})\s*[:=]\s*function\s*\(\s*[\w$]{1,10}\s*,\s*[\w$]{1,10}\s*\)\s*\{\s*return\s+[\w$]{1,10}\s*(===|!==|==|!=|<=|>=|<|>|\*|-|\+|%|\/|&|\||\^|<<|>>>|>>)\s*[\w$]{1,10}\s*;?\s*\}/
+        $identity = /[,{;]\s*[\w$.]{1,14}\s*[:=]\s*function\s*\(\s*[\w$]{1,3}\s*\)\s*\{\s*return\s+[\w$]{1,3}\s*;?\s*\}/
+    condition:
+        #proxy >= 6 and #identity >= 3
+}
+
+rule SG455_checkout_button_rewired
+{
+    meta:
+        id = "SG455"
+        severity = "medium"
+        confidence = "medium"
+        title = "Checkout buttons rewired or hooked by their own handlers"
+        description = "The code selects checkout buttons by the shop's own handlers (onclick='payment.save()', checkout.save(), review.save()) or by their well-known IDs (place-order, checkout-onepage-button, onestepcheckout-place-order) and replaces their onclick attribute or hooks a click listener onto them. Skimmers do this to run their own step first: steal the form, show a fake payment form or redirect to a fake payment page. A shop changes its checkout in templates, not by rewriting its buttons at run time."
+        references = "https://sansec.io/research/fake-payment-form, https://github.com/gwillem/magento-malware-scanner"
+        false_positives = "Checkout customisations that patch the buttons of an old one-page checkout at run time."
+        language = "js"
+    strings:
+        // a new handler (a string of code or a function), not null or '' to switch the old one off
+        $rewire = /(\.|\[\s*["'])(attr|setAttribute|prop)(["']\s*\])?\s*\(\s*["']onclick["']\s*,\s*(["'\x60][^"'\x60\s]|function\s*\()/ nocase
+        $onclick_assign = /(\.|\[\s*["'])onclick(["']\s*\])?\s*=\s*(["'\x60][^"'\x60\s]|function\s*\(|[\w$]{1,30}\s*[;,\n])/
+        $hook = /addEventListener(["']\s*\])?\s*\(\s*["'](click|mousedown|mouseup|submit)["']/
+        $step_selector = /onclick\s*[\^$*|~]?=\s*\\?["']?\s*(checkout|payment|review|billing|shipping|shippingMethod|order|onestep[a-z]{0,20})\s*\.\s*(save|submit|place)/ nocase
+        $place_button = /(checkout-onepage-butto[mn]|onestepcheckout-(button-)?place-order|place-?order|checkout-review-button|review-buttons-container|payment-buttons-container|btn-checkout|onestepcheckout-button)/
+    condition:
+        for any i in (1..#rewire) : (
+            for any of ($step_selector, $place_button) : ( for any j in (1..#) : ( @[j] > @rewire[i] - 300 and @[j] < @rewire[i] + 300 ) )
+        ) or
+        for any i in (1..#onclick_assign) : (
+            for any j in (1..#step_selector) : ( @step_selector[j] > @onclick_assign[i] - 300 and @step_selector[j] < @onclick_assign[i] + 300 )
+        ) or
+        for any i in (1..#hook) : (
+            for any j in (1..#step_selector) : ( @step_selector[j] > @hook[i] - 300 and @step_selector[j] < @hook[i] )
+        )
+}
+
+rule SG456_redirect_with_encoded_data
+{
+    meta:
+        id = "SG456"
+        severity = "medium"
+        confidence = "medium"
+        title = "Page sent to a hard-coded address with encoded data"
+        description = "The page is navigated (location, location.assign/replace, window.open, jQuery attr('href')) to a hard-coded absolute URL with base64 or JSON data appended. Skimmers hand the shopper, together with the order or form data, to a fake payment page on their own host this way; redirects of benign code carry a return URL, not encoded page data."
+        references = "https://github.com/gwillem/magento-malware-scanner"
+        false_positives = "Single sign-on or payment redirects that base64 a state object into the URL."
+        language = "js"
+    strings:
+        $nav = /(location\s*(["']\s*\])?\s*((\.|\[\s*["'])href(["']\s*\])?)?\s*=|location\s*(\.|\[\s*["'])(assign|replace)(["']\s*\])?\s*\(|attr\s*\(\s*["']href["']\s*,|window\s*(\.|\[\s*["'])open\s*\()\s*["'\x60](https?:)?\/\/[^"'\x60\s]{3,200}["'\x60]\s*\+\s*(window\s*\.\s*)?(btoa\s*\(|encodeURIComponent\s*\(\s*(btoa|JSON)|escape\s*\(\s*(btoa|JSON)|JSON\s*\.\s*stringify)/
+    condition:
+        $nav
 }

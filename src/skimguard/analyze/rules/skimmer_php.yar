@@ -15,9 +15,9 @@ rule SG429_php_reads_card_data
         false_positives = "Payment gateway modules and order admin code."
         language = "php"
     strings:
-        $request = /\$_(POST|REQUEST|GET|COOKIE)\s*\[\s*["'][a-z_]{0,20}(payment|cc_?number|ccnum|card_?num(ber)?|cvv2?|cvc|cc_?cid|csc|cc_exp(_month|_year)?|exp(iry|iration)?_?(date|month|year))["']\s*\]/ nocase
+        $request = /\$_(POST|REQUEST|GET|COOKIE)\s*\[\s*\\?["'][a-z_]{0,20}(payment|cc_?number|ccnum|card_?num(ber)?|cvv2?|cvc|cc_?cid|csc|cc_exp(_month|_year)?|exp(iry|iration)?_?(date|month|year))\\?["']\s*\]/ nocase
         $getter = /->getCc(Number|Cid|ExpMonth|ExpYear|Owner)\s*\(/
-        $key = /["']cc_(number|cid|exp_month|exp_year)["']/
+        $key = /\\?["']cc_(number|cid|exp_month|exp_year)\\?["']/
     condition:
         any of them
 }
@@ -34,10 +34,10 @@ rule SG430_php_mails_card_data
         false_positives = "None known."
         language = "php"
     strings:
-        $request = /\$_(POST|REQUEST|GET|COOKIE)\s*\[\s*["'][a-z_]{0,20}(payment|cc_?number|ccnum|card_?num(ber)?|cvv2?|cvc|cc_?cid|csc)["']\s*\]/ nocase
+        $request = /\$_(POST|REQUEST|GET|COOKIE)\s*\[\s*\\?["'][a-z_]{0,20}(payment|cc_?number|ccnum|card_?num(ber)?|cvv2?|cvc|cc_?cid|csc)\\?["']\s*\]/ nocase
         $getter = /->getCc(Number|Cid)\s*\(/
-        $key = /["']cc_(number|cid)["']/
-        $mail = /[^a-z_>:$](wp_)?mail\s*\(/
+        $key = /\\?["']cc_(number|cid)\\?["']/
+        $mail = /[^a-zA-Z0-9_>:$](wp_)?mail\s*\(/
         $chat_bot = /(api\.telegram\.org\/bot|discord(app)?\.com\/api\/webhooks\/)/ nocase
     condition:
         any of ($mail, $chat_bot) and any of ($request, $getter, $key)
@@ -55,7 +55,7 @@ rule SG431_php_posts_card_data
         false_positives = "Payment gateway modules posting to their provider's API."
         language = "php"
     strings:
-        $request = /\$_(POST|REQUEST)\s*\[\s*["'][a-z_]{0,20}(payment|cc_?number|ccnum|card_?num(ber)?|cvv2?|cvc|cc_?cid|csc)["']\s*\]/ nocase
+        $request = /\$_(POST|REQUEST)\s*\[\s*\\?["'][a-z_]{0,20}(payment|cc_?number|ccnum|card_?num(ber)?|cvv2?|cvc|cc_?cid|csc)\\?["']\s*\]/ nocase
         $getter = /->getCc(Number|Cid)\s*\(/
         $payment = /->getPayment\s*\(\s*\)/
         $net = /(curl_exec\s*\(|[^a-z_]fsockopen\s*\(|stream_socket_client\s*\(|file_get_contents\s*\(\s*["']https?:|wp_remote_post\s*\()/ nocase
@@ -76,9 +76,9 @@ rule SG432_php_appends_to_static_file
         false_positives = "None known; image uploads overwrite files instead of appending request data."
         language = "php"
     strings:
-        $open_static = /(fopen|file_put_contents)\s*\([^;]{0,200}\.(jpe?g|gif|png|ico|svg|css|js|bmp|webp|woff2?|ttf)["']/ nocase
+        $open_static = /(fopen|file_put_contents)\s*\([^;]{0,200}\.(jpe?g|gif|png|ico|svg|css|js|bmp|webp|woff2?|ttf)\\?["']/ nocase
         $name_static = /\$[a-z_0-9]{1,40}\s*=\s*["'][^"'\n]{1,160}\.(jpe?g|gif|png|ico|svg|css|js|bmp|webp|woff2?|ttf)["']\s*;/ nocase
-        $append = /(fopen\s*\([^;]{1,200},\s*["']a\+?b?["']\s*\)|FILE_APPEND)/
+        $append = /(fopen\s*\([^;]{1,200},\s*\\?["']a\+?b?\\?["']\s*\)|FILE_APPEND)/
         $write = /(fwrite|fputs|file_put_contents)\s*\(/
         $data = /(\$_(POST|REQUEST|COOKIE)|getCc(Number|Cid)|cc_number|[^a-z]cvv)/ nocase
     condition:
@@ -161,7 +161,7 @@ rule SG436_php_checkout_gated_action
         false_positives = "Hand-written theme code that logs checkout requests."
         language = "php"
     strings:
-        $uri = /\$_SERVER\s*\[\s*["'](REQUEST_URI|PHP_SELF|SCRIPT_NAME|HTTP_REFERER|QUERY_STRING)["']\s*\]/
+        $uri = /\$_SERVER\s*\[\s*\\?["'](REQUEST_URI|PHP_SELF|SCRIPT_NAME|HTTP_REFERER|QUERY_STRING)\\?["']\s*\]/
         $check = /((strpos|stripos|strstr|stristr|preg_match|str_contains)\s*\([^;\n]{0,120}(checkout|onepage|onestep|firecheckout|payment)|(strpos|stripos|strstr|stristr|preg_match)\s*\([^;\n]{0,20}(base64_decode|str_rot13|strrev|gzinflate)\s*\()/ nocase
         $act = /(fwrite|fputs|file_put_contents|[^a-z_>:$]mail|curl_exec|[^a-z_]fsockopen)\s*\(/ nocase
         $echo_script = /(echo|print)\s*\(?\s*["'][^"';]{0,40}<script/ nocase
@@ -232,4 +232,87 @@ rule SG439_php_stored_card_query
         $decrypt = /->decrypt\s*\([^;]{0,80}cc_(number|cid)_enc/ nocase
     condition:
         $enc and any of ($collection, $sql, $decrypt)
+}
+
+rule SG457_php_request_log_in_web_root
+{
+    meta:
+        id = "SG457"
+        severity = "medium"
+        confidence = "medium"
+        title = "PHP appends every submitted form to a web-readable file"
+        description = "The whole POST, REQUEST or COOKIE array is serialized (json_encode, serialize, print_r, implode, base64_encode...) and appended to a file under the web root: a relative path, the document root, the shop base directory or its media, pub or skin folders. Server-side skimmers collect every checkout this way and later download the file over HTTP; debug logs belong outside the web root."
+        references = "https://github.com/gwillem/magento-malware-scanner"
+        false_positives = "Careless debug logging into a file next to the script."
+        language = "php"
+    strings:
+        $put = /file_put_contents\s*\(\s*(\\?["'][a-zA-Z0-9_.\-][^"'\n]{0,100}\.(txt|log|html?|dat|db|csv|json|xml|bak)\\?["']|[^,;]{0,80}(DOCUMENT_ROOT|getBaseDir|__DIR__|dirname\s*\(\s*__FILE__|\/media\/|\/pub\/|\/skin\/|\/var\/www)[^,;]{0,120})\s*,\s*[^;]{0,80}(json_encode|serialize|print_r|var_export|implode|http_build_query|base64_encode)\s*\(\s*(\\?["'][^"']{0,10}\\?["']\s*,\s*)?\$_(POST|REQUEST|COOKIE|GET)[^;]{0,200}FILE_APPEND/ nocase
+        $open = /fopen\s*\(\s*(\\?["'][a-zA-Z0-9_.\-][^"'\n]{0,100}\.(txt|log|html?|dat|db|csv|json|xml|bak)\\?["']|[^,;]{0,80}(DOCUMENT_ROOT|getBaseDir|__DIR__|dirname\s*\(\s*__FILE__|\/media\/|\/pub\/|\/skin\/|\/var\/www)[^,;]{0,120})\s*,\s*\\?["']a\+?b?\\?["']\s*\)/ nocase
+        $write_dump = /(fwrite|fputs)\s*\(\s*\$\w{1,30}\s*,\s*[^;]{0,80}(json_encode|serialize|print_r|var_export|implode|http_build_query|base64_encode)\s*\(\s*(\\?["'][^"']{0,10}\\?["']\s*,\s*)?\$_(POST|REQUEST|COOKIE|GET)/ nocase
+    condition:
+        $put or
+        for any i in (1..#open) : (
+            for any j in (1..#write_dump) : ( @write_dump[j] > @open[i] and @write_dump[j] < @open[i] + 1500 )
+        )
+}
+
+rule SG458_php_card_theft
+{
+    meta:
+        id = "SG458"
+        severity = "critical"
+        confidence = "medium"
+        title = "PHP steals card number and security code"
+        description = "Within 3000 bytes, PHP reads the card number and its security code (getCcNumber/getCcCid, cc_number/cc_cid, cvv) and sends or keeps them where no payment module would: mail(), a Telegram bot or Discord webhook, a file opened for appending, a cookie, a URL with a bare IP address; or it looks up the shopper's location with a free geolocation service (geoplugin, ip-api...) as carders do to price a card. Gateway modules pass the card to their provider's API and keep at most the last four digits."
+        references = "https://github.com/gwillem/magento-malware-scanner, https://www.pcisecuritystandards.org/document_library/"
+        false_positives = "Offline-card extensions that e-mail card digits and code to the merchant, itself forbidden (PCI DSS 3.2: the security code is never stored or sent after authorisation)."
+        language = "php"
+    strings:
+        $num = /(->getCcNumber\s*\(|\[\s*\\?["'](cc_?number|ccnum|card_?num(ber)?|cardnumber|currentnumber)\\?["']\s*\])/ nocase
+        $cvv = /(->getCcCid\s*\(|\[\s*\\?["'][a-z_]{0,12}(cc_?cid|cvv2?|cvc2?|csc|card_?code|security_?code)\\?["']\s*\])/ nocase
+        $drop = /([^a-zA-Z0-9_>:$](wp_)?mail\s*\(|api\.telegram\.org\/bot|discord(app)?\.com\/api\/webhooks\/|FILE_APPEND|fopen\s*\([^;]{1,200},\s*\\?["']a\+?b?\\?["']\s*\)|[^a-zA-Z_]setcookie\s*\(|\\?["']https?:\/\/\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}[:\/"'\\]|geoplugin\.net|ip-api\.com|ipinfo\.io|freegeoip|ipapi\.co|binlist\.net|bins\.(su|pro|ws))/
+    condition:
+        for any i in (1..#drop) : (
+            for any j in (1..#num) : ( @num[j] > @drop[i] - 3000 and @num[j] < @drop[i] + 3000 ) and
+            for any k in (1..#cvv) : ( @cvv[k] > @drop[i] - 3000 and @cvv[k] < @drop[i] + 3000 )
+        )
+}
+
+rule SG459_php_forwards_password
+{
+    meta:
+        id = "SG459"
+        severity = "high"
+        confidence = "medium"
+        title = "PHP forwards a plain-text login password"
+        description = "A login password (['password'], a POST field, getPassword()) is concatenated after a 'Password:' style label and, within 2000 bytes, mailed, posted with curl, fetched as a URL, sent to a chat bot or written to a file. Credential stealers planted in shop login controllers report admin and customer passwords this way; real login code hashes the password and never sends it anywhere."
+        references = "https://github.com/gwillem/magento-malware-scanner"
+        false_positives = "None known."
+        language = "php"
+    strings:
+        $label = /\\?["'][^"'\n]{0,20}(pass(word)?|pwd)\s*:?\s*[:=]\s*\\?["']\s*\.\s*(\$\w{1,30}\s*\[\s*\\?["'](password|pass|passwd|pwd)\\?["']\s*\]|\$_(POST|REQUEST)\s*\[[^\]]{1,40}\]|\$\w{1,30}\s*->\s*getPassword\s*\()/ nocase
+        $sink = /([^a-z0-9_>:$](wp_)?mail\s*\(|curl_exec\s*\(|[^a-z_]fsockopen\s*\(|file_get_contents\s*\(\s*\\?["']https?:|api\.telegram\.org\/bot|FILE_APPEND|fwrite\s*\()/ nocase
+    condition:
+        for any i in (1..#label) : (
+            for any j in (1..#sink) : ( @sink[j] > @label[i] - 2000 and @sink[j] < @label[i] + 2000 )
+        )
+}
+
+rule SG460_php_timestamp_forgery
+{
+    meta:
+        id = "SG460"
+        severity = "medium"
+        confidence = "medium"
+        title = "PHP writes files and forges their timestamps"
+        description = "PHP that writes, copies or downloads files also resets a file's modification time to that of another file (touch -r, or touch() with filemtime()). Attackers who replace core shop files with skimming versions hide the change from file-date checks this way; deployment tools set fresh timestamps."
+        references = "https://github.com/gwillem/magento-malware-scanner"
+        false_positives = "Backup or mirroring scripts that preserve timestamps."
+        language = "php"
+    strings:
+        $touch_r = /touch\s+-r\s/
+        $touch_fn = /[^a-z_>:$]touch\s*\(\s*[^;]{1,120},\s*@?\s*filemtime\s*\(/ nocase
+        $write = /((file_put_contents|fwrite|fputs|copy|rename|move_uploaded_file)\s*\(|curl\s+-o\s|wget\s)/
+    condition:
+        any of ($touch_r, $touch_fn) and $write
 }
