@@ -347,4 +347,4 @@ def main() -> None:
 
 
 # The command groups live in their own module; importing it registers them on `app`.
-from skimguard import cli_analyze, cli_groups, cli_knowngood, cli_policy, cli_serve  # noqa: E402, F401
+from skimguard import cli_analyze, cli_groups, cli_knowngood, cli_policy, cli_serve, cli_telemetry  # noqa: E402, F401

@@ -22,6 +22,7 @@ from skimguard.detect.navigation import NavigationDetector
 from skimguard.detect.payment_flow import PaymentFlowDetector
 from skimguard.detect.scripts import ScriptChangeDetector
 from skimguard.models import Category, Confidence, Finding, Severity
+from skimguard.telemetry import TELEMETRY_RULES
 
 __all__ = ["ALL_RULES", "DETECTORS", "SG008", "SG009", "rule", "run_detectors", "sort_findings"]
 
@@ -70,8 +71,10 @@ DETECTORS: tuple[Detector, ...] = (
     AttributionDetector(),
 )
 
+# Every rule: the detectors' (run on captures), SG008/SG009, and the telemetry rules (SG6xx, run on
+# shoppers' reports by `skimguard telemetry check`, see skimguard.telemetry).
 ALL_RULES: tuple[Rule, ...] = tuple(
-    sorted((*(r for d in DETECTORS for r in d.rules), SG008, SG009), key=lambda r: r.id)
+    sorted((*(r for d in DETECTORS for r in d.rules), SG008, SG009, *TELEMETRY_RULES), key=lambda r: r.id)
 )
 _BY_ID = {r.id: r for r in ALL_RULES}
 
