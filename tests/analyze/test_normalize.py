@@ -7,6 +7,7 @@ built by helpers below so that the rotation count and the checksum are known exa
 from __future__ import annotations
 
 import base64
+import random
 import re
 import time
 import zlib
@@ -509,3 +510,85 @@ def test_output_size_is_bounded() -> None:
     assert len(r.text) <= OUTPUT_FLOOR
     assert r.text.count(big) == 6  # the array itself plus the 5 replacements that fit
     assert r.text.count("_0xa(0x0)") == 15 and r.text.count("f('b')") == 20
+
+
+# --- speed-ups that must not change the result -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ('"a\\\\nb"', b"a\\nb"),  # an escaped backslash, then a plain n
+        ('"a\\nb\\tc"', b"a\nb\tc"),
+        ('"\\\\\\n"', b"\\\n"),
+        ('"\\$x"', b"$x"),
+        ('"\\\\$x"', None),  # \\ then $x: interpolation
+        ('"{$a}"', None),
+        ('"\\{$a"', None),
+        ('"$ x"', b"$ x"),
+        ('"a\\qb"', b"a\\qb"),  # not an escape
+        ('"\\x41\\n"', b"A\n"),
+        ('"\\u{263A}"', "\u263a".encode()),
+        ('"\\e\\v\\f"', b"\x1b\x0b\x0c"),
+        ('"end\\\\"', b"end\\"),
+    ],
+)
+def test_double_quoted_php_values(raw: str, value: bytes | None) -> None:
+    assert php_string_value(raw) == value
+
+
+def test_php_statements_without_work_are_left_whole() -> None:
+    # escapes that spell no printable ASCII, and literals next to non-literals, are not rewritten
+    assert php("<?php $a = \"\\x0a\"; $b = \"A\\x42\"; $c = ('x') . 'y';") == (
+        "<?php $a = \"\\x0a\"; $b = 'AB'; $c = ('x') . 'y';",
+        ("php-escape",),
+    )
+    # comments between the pieces of a concatenation do not hide it
+    code = "<?php $n = \"\\n\"; $f = 'ba' /* x */ . // y\n 'se64_decode';"
+    assert php(code) == ("<?php $n = \"\\n\"; $f = 'base64_decode';", ("concat",))
+    # statements on both sides of markup
+    assert php("<?php $a = 1; ?>\n<p>'x' . 'y'</p>\n<?php $b = 'c' . 'd'; $c = 2;") == (
+        "<?php $a = 1; ?>\n<p>'x' . 'y'</p>\n<?php $b = 'cd'; $c = 2;",
+        ("concat",),
+    )
+
+
+_PHP_FRAGMENTS = (
+    "$a = 1;", "echo 'x';", " ", "\n", "{", "}", "if ($x) ", "?>", "?>\n<p>html 'q' . 'r'</p>\n<?php ", "// c ?> ",
+    "# c;{ ", "/* ; { */", "'a;b'", '"c{d}"', "'p' . 'q';", "\"\\x41\\x42\" . 'z';", "base64_decode('aGk=');",
+    "strrev('cba');", "eval('echo 1;');", "<<<EOT\n;{}\nEOT;\n", "<<<'N'\nx;\nN;\n", "`ls;`", "$o->chr(65);",
+    "chr(72) . chr(105);", "'", "/*", "<<<X",
+)  # fmt: skip
+
+
+def test_php_statement_tokens_match_plain_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(normalize_module, "_PHP_FEW_STATEMENTS", -1)  # always the statement-wise tokens
+    rng = random.Random(11)
+    texts = ["<?php " + "".join(rng.choice(_PHP_FRAGMENTS) for _ in range(rng.randint(1, 40))) for _ in range(800)]
+    for text in texts:
+        toks = normalize_module._php_pass_tokens(text, start_in_code=False, deadline=None)
+        assert "".join(t.trivia + t.text for t in toks) == text
+    fast = [php(text) for text in texts]
+    monkeypatch.setattr(
+        normalize_module,
+        "_php_pass_tokens",
+        lambda text, *, start_in_code, deadline: php_tokens(text, start_in_code=start_in_code, deadline=deadline),
+    )
+    assert fast == [php(text) for text in texts]
+
+
+def test_an_onion_of_forty_eval_layers_is_peeled_quickly() -> None:
+    code = "steal($_POST['cc_number']);"
+    for _ in range(40):
+        code = f"eval(base64_decode('{base64.b64encode(code.encode()).decode()}'));"
+    start = time.perf_counter()
+    text, steps = php("<?php " + code)
+    assert time.perf_counter() - start < 1.0
+    assert text == "<?php steal($_POST['cc_number']);" + ";" * 40
+    assert steps == ("base64_decode", "php-eval-literal") * 2  # 32 layers in round one, 8 in round two
+
+
+def test_a_spent_deadline_leaves_the_text_alone() -> None:
+    seg = Segment(Language.JS, "x = 'a' + 'b';")
+    assert normalize(seg, deadline=time.monotonic() - 1).steps == ()
+    assert normalize(seg, deadline=time.monotonic() + 60).text == "x = 'ab';"

@@ -7,12 +7,22 @@ Pipeline, cheapest first:
 2. **Extract.** The file is cut into segments (:mod:`.extract`): a JavaScript file is one; an HTML
    page gives each inline script and event handler plus the markup; PHP gives its code and what it
    prints.
-3. **Normalize.** Each segment is deobfuscated without running it (:mod:`.normalize`), only when a
-   cheap look says there is something to undo.
-4. **Rules, structure, intel.** yara-x rules (:mod:`.yara_rules`) run on the segment as written and,
-   when it changed, as normalized; the tree-sitter structure layer (:mod:`.structure`) runs on
-   JavaScript its own prefilter selects; threat-intel indicators (when a feed is loaded) are looked
-   up in the URLs and host names the code mentions (SG450).
+3. **Rules.** Every segment is scanned with the yara-x rules (:mod:`.yara_rules`).
+4. **Triage** (:mod:`.triage`) decides which deep layer a segment is worth:
+
+   - **Normalize** (:mod:`.normalize`) only when the segment shows an obfuscation marker; the
+     normalized text, when it changed, is scanned with the rules again.
+   - **Structure** (:mod:`.structure`, tree-sitter) for JavaScript that names card, checkout,
+     login or anti-analysis data and has a sink (as written or as normalized); a segment larger
+     than one structure window only with evidence (a rule of medium or higher severity, or card
+     words that decoding revealed). The text as written is parsed too when only its normalized
+     form qualifies: the structure layer's own resolver keeps the "decoded" aggravators.
+   - **Intel** (SG450, when a feed is loaded): one hit per file is kept, the first in the text as
+     written, so look-ups stop at the first; normalized texts are looked up only when the text as
+     written has none, and a text without any indicator's name is not looked up at all.
+
+   Deep work on a file stops when :data:`DEEP_BUDGET_SECONDS` are spent (a safety net against
+   hostile input; a problem says so), and every skip that can cost a finding is a problem too.
 5. **Verdict.** Each distinct rule adds points by severity (halved for low confidence); the
    structure layer's convicting combinations (staging of card data, a fake payment form) or any
    critical hit (card data + a computed sink + a strong aggravator) make it ``malicious``.
@@ -23,12 +33,13 @@ Pure apart from the yara-x and tree-sitter libraries: no I/O, bounded in size an
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field, replace
 
-from skimguard.analyze import structure, yara_rules
+from skimguard.analyze import structure, triage, yara_rules
 from skimguard.analyze.extract import MAX_ANALYZE_CHARS, detect_language, extract_segments, segment_position
-from skimguard.analyze.model import CodeHit, FileVerdict, Language, Layer, RuleInfo, Segment, Verdict
+from skimguard.analyze.model import CodeHit, FileVerdict, Language, Layer, Normalized, RuleInfo, Segment, Verdict
 from skimguard.analyze.normalize import normalize
 from skimguard.errors import SkimguardError
 from skimguard.intel import IntelIndex
@@ -42,6 +53,7 @@ SUSPICIOUS_AT = 4
 # critical, with a strong aggravator (checkout gate, real encoding, decoded URL, anti-analysis).
 CONVICTING = frozenset({"SG441", "SG442"})
 MAX_EXCERPT = 200
+DEEP_BUDGET_SECONDS = 5.0  # per file: normalization and structure start only before it is spent
 
 SG450 = RuleInfo(
     rule_id="SG450",
@@ -120,59 +132,174 @@ def analyze_text(
     problems = problems if problems is not None else []
     found: dict[str, CodeHit] = {}
     traits: list[str] = []
+    deep = _Deep(deadline=time.monotonic() + DEEP_BUDGET_SECONDS)
+    intel = intel if intel is not None and len(intel) else None
+    found_intel = _IntelState(may_match=triage.intel_prefilter(intel) if intel is not None else None)
     for segment in extract_segments(text, language):
-        for hit in _segment_hits(segment, intel, traits, problems):
+        for hit in _segment_hits(segment, intel, traits, problems, deep, found_intel):
             old = found.get(hit.rule_id)
             if old is None or (hit.severity, -hit.normalized) > (old.severity, -old.normalized):
                 found[hit.rule_id] = hit
+    if intel is not None and not found_intel.raw:
+        # no indicator in the text as written: the first one in a normalized text, if any
+        for segment, code in found_intel.normalized:
+            decoded_hit = _intel_hit(intel, segment, code, True, found_intel)
+            if decoded_hit is not None:
+                found[decoded_hit.rule_id] = decoded_hit
+                break
+    problems.extend(deep.problems())
     hits = sorted(found.values(), key=lambda h: (-h.severity, h.rule_id))
     return hits, traits
 
 
-def _segment_hits(
-    segment: Segment, intel: IntelIndex | None, traits: list[str], problems: list[str]
-) -> Iterable[CodeHit]:
+@dataclass
+class _Deep:
+    """Bookkeeping of the deep layers (normalization, structure) for one file: the time budget
+    and what was skipped, reported as problems."""
+
+    deadline: float
+    no_evidence: int = 0
+    largest_skipped: int = 0
+    over_budget: int = 0
+    cut_short: int = 0
+
+    def allowed(self) -> bool:
+        if time.monotonic() <= self.deadline:
+            return True
+        self.over_budget += 1
+        return False
+
+    def check_cut(self) -> None:
+        """After a normalization: was it stopped by the budget?"""
+        if time.monotonic() > self.deadline:
+            self.cut_short += 1
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.no_evidence:
+            out.append(
+                f"structure layer skipped on {self.no_evidence} segment(s) larger than "
+                f"{triage.STRUCTURE_FREE_BYTES // 1024} KiB without evidence (no rule hit of medium or higher "
+                f"severity, no decoded card, checkout or login words; largest {self.largest_skipped // 1024} KiB)"
+            )
+        if self.over_budget or self.cut_short:
+            out.append(
+                f"deep analysis time budget ({DEEP_BUDGET_SECONDS:g} s) spent: normalization cut short "
+                f"{self.cut_short} time(s), normalization or structure skipped {self.over_budget} time(s)"
+            )
+        return out
+
+
+@dataclass
+class _IntelState:
+    """Threat-intel look-ups of one file. Only one SG450 hit is kept per file, the first found in
+    the text as written (a hit in normalized text only counts when there is none): so the scan
+    stops at the first hit as written, normalized texts wait until the end, and an inline script
+    is not scanned again after the page that holds it (its matches are the page's)."""
+
+    may_match: Callable[[str], bool] | None = None  # triage.intel_prefilter
+    raw: bool = False
+    page_scanned: bool = False
+    normalized: list[tuple[Segment, str]] = field(default_factory=list)
+
+
+def _intel_hit(
+    intel: IntelIndex, segment: Segment, code: str, is_normalized: bool, state: _IntelState
+) -> CodeHit | None:
+    if state.may_match is not None and not state.may_match(code):
+        return None
+    for offset, matched, indicator in intel.scan_text(code, limit=1):
+        line, column = (0, 0) if is_normalized else segment_position(segment, offset)
+        return CodeHit(
+            rule_id=SG450.rule_id,
+            layer=Layer.INTEL,
+            severity=SG450.severity,
+            confidence=SG450.confidence,
+            title=f"{SG450.title}: {matched[:80]}",
+            explanation=f"{matched[:120]} is listed by {indicator.source} ({indicator.kind.value} "
+            f"{indicator.value[:120]}).",
+            excerpt=matched[:MAX_EXCERPT],
+            line=line or segment.line,
+            column=column or segment.column,
+            normalized=is_normalized,
+        )
+    return None
+
+
+def _rules(code: str, language: Language, problems: list[str]) -> list[CodeHit]:
     try:
-        normalized = normalize(segment)
-    except Exception as exc:  # a normalizer bug must not cost the file its verdict
-        problems.append(f"normalization failed in {segment.origin}: {type(exc).__name__}")
-        normalized = None
-    texts = [(segment.text, False)]
+        return yara_rules.scan_rules(code, language=language)
+    except SkimguardError as exc:  # a rule scan that hit its time limit
+        problems.append(f"rules: {exc}")
+        return []
+
+
+def _segment_hits(
+    segment: Segment,
+    intel: IntelIndex | None,
+    traits: list[str],
+    problems: list[str],
+    deep: _Deep,
+    found_intel: _IntelState,
+) -> Iterable[CodeHit]:
+    raw_hits = _rules(segment.text, segment.language, problems)
+    normalized: Normalized | None = None
+    if triage.obfuscation_markers(segment.text, segment.language) and deep.allowed():
+        try:
+            normalized = normalize(segment, deadline=deep.deadline)
+            deep.check_cut()
+        except Exception as exc:  # a normalizer bug must not cost the file its verdict
+            problems.append(f"normalization failed in {segment.origin}: {type(exc).__name__}")
+    texts = [(segment.text, False, raw_hits)]
     if normalized is not None and normalized.changed:
-        texts.append((normalized.text, True))
+        texts.append((normalized.text, True, _rules(normalized.text, segment.language, problems)))
         for step in normalized.steps:
             if f"decoded:{step}" not in traits and len(traits) < 40:
                 traits.append(f"decoded:{step}")
-    for code, is_normalized in texts:
-        try:
-            rule_hits = yara_rules.scan_rules(code, language=segment.language)
-        except SkimguardError as exc:  # a rule scan that hit its time limit
-            problems.append(f"rules: {exc}")
-            rule_hits = []
+    structure_texts = _structure_texts(segment, texts, deep) if segment.language is Language.JS else set()
+    for code, is_normalized, rule_hits in texts:
         for hit in rule_hits:
             yield _place(hit, segment, is_normalized)
-        if segment.language is Language.JS:
+        if is_normalized in structure_texts and deep.allowed():
             for hit in structure.structure_hits(code):
                 for trait in hit.traits:
                     if trait not in traits and len(traits) < 40:
                         traits.append(trait)
                 yield _place(hit, segment, is_normalized)
-        if intel is not None and len(intel):
-            for offset, matched, indicator in intel.scan_text(code, limit=5):
-                line, column = (0, 0) if is_normalized else segment_position(segment, offset)
-                yield CodeHit(
-                    rule_id=SG450.rule_id,
-                    layer=Layer.INTEL,
-                    severity=SG450.severity,
-                    confidence=SG450.confidence,
-                    title=f"{SG450.title}: {matched[:80]}",
-                    explanation=f"{matched[:120]} is listed by {indicator.source} ({indicator.kind.value} "
-                    f"{indicator.value[:120]}).",
-                    excerpt=matched[:MAX_EXCERPT],
-                    line=line or segment.line,
-                    column=column or segment.column,
-                    normalized=is_normalized,
-                )
+        if intel is None:
+            continue
+        if is_normalized:
+            found_intel.normalized.append((segment, code))
+        elif not found_intel.raw and not (segment.origin == "script" and found_intel.page_scanned):
+            intel_hit = _intel_hit(intel, segment, code, False, found_intel)
+            found_intel.raw = intel_hit is not None
+            found_intel.page_scanned = found_intel.page_scanned or (
+                segment.origin == "file" and segment.language is Language.HTML
+            )
+            if intel_hit is not None:
+                yield intel_hit
+
+
+def _structure_texts(segment: Segment, texts: list[tuple[str, bool, list[CodeHit]]], deep: _Deep) -> set[bool]:
+    """Which texts of a JavaScript segment (False: as written, True: normalized) the structure
+    layer should parse. The text as written is parsed when it, or its normalized form, is a
+    candidate (the structure layer's own resolver sees through what normalization undid and keeps
+    the "decoded" aggravators); a large text only with rule evidence (see :mod:`.triage`)."""
+    candidate = {is_normalized: triage.structure_candidate(code) for code, is_normalized, _ in texts}
+    wanted = {False} if any(candidate.values()) else set()
+    if candidate.get(True):
+        wanted.add(True)
+    if not wanted:
+        return wanted
+    evidence = any(h.severity >= Severity.MEDIUM for _, _, hits in texts for h in hits) or (
+        len(texts) > 1 and triage.revealed_vocabulary(segment.text, texts[1][0])
+    )
+    for code, is_normalized, _ in texts:
+        if is_normalized in wanted and triage.structure_needs_evidence(code) and not evidence:
+            wanted.discard(is_normalized)
+            deep.no_evidence += 1
+            deep.largest_skipped = max(deep.largest_skipped, len(code))
+    return wanted
 
 
 def _place(hit: CodeHit, segment: Segment, is_normalized: bool) -> CodeHit:

@@ -24,22 +24,24 @@ What comes out, per language:
   literal's value, so positions inside are approximate).
 * **TEXT** — the text, one segment.
 
-Segments come in file order (ties: the whole-file segment first). The scanner is a small
-hand-written one (the standard library's ``html.parser`` does not give attribute positions), linear
-in the input: every search either advances or ends the scan. At most :data:`MAX_ANALYZE_CHARS`
+Segments come in file order (ties: the whole-file segment first). The HTML scanner is a small
+hand-written one (the standard library's ``html.parser`` does not give attribute positions); PHP is
+split without building tokens: possessive regular expressions with the lexical rules of the
+normalizer's tokenizer skip code, strings and comments in C and stop only at a closing tag, a
+heredoc, or a literal that may print markup or JavaScript. Both are linear in the input: every
+search either advances or ends the scan. At most :data:`MAX_ANALYZE_CHARS`
 characters are looked at and at most :data:`MAX_SEGMENTS` segments returned.
 """
 
 from __future__ import annotations
 
-import bisect
 import html
 import re
 import urllib.parse
 from dataclasses import dataclass
 
 from skimguard.analyze.model import Language, Segment
-from skimguard.analyze.normalize import PHP_QUOTED_STRING, PhpKind, PhpToken, php_string_value, php_tokens
+from skimguard.analyze.normalize import PHP_QUOTED_STRING, php_heredoc_end, php_string_value
 
 MAX_ANALYZE_CHARS = 2 * 1024 * 1024
 MAX_SEGMENTS = 5000
@@ -121,21 +123,6 @@ def segment_position(segment: Segment, offset: int) -> tuple[int, int]:
         return segment.line, segment.column + offset
     last_nl = segment.text.rfind("\n", 0, offset)
     return segment.line + newlines, offset - last_nl
-
-
-class _Lines:
-    """Offset → (line, column) for many offsets of one text, by bisection."""
-
-    def __init__(self, text: str) -> None:
-        self.starts = [0]
-        pos = text.find("\n")
-        while pos >= 0:
-            self.starts.append(pos + 1)
-            pos = text.find("\n", pos + 1)
-
-    def at(self, offset: int) -> tuple[int, int]:
-        idx = bisect.bisect_right(self.starts, offset) - 1
-        return idx + 1, offset - self.starts[idx] + 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,47 +302,121 @@ def _scan_html(text: str, origin_override: str | None = None) -> list[_Piece]:
 # ---------------------------------------------------------------------------------------------
 # PHP splitting
 # ---------------------------------------------------------------------------------------------
+#
+# PHP code is not tokenized here: one possessive regular expression skips code, quoted strings and
+# comments (all in C) up to the next place that needs a decision — a closing ``?>``, a heredoc, a
+# literal that may print markup or JavaScript (a ``.``-joined run, or one with a word or escape of
+# _ECHO_MAYBE), an unterminated string, the end of the text. Only those literals are decoded. The
+# lexical rules are those of the normalizer's tokenizer (php_tokens): ``?>`` ends a ``//`` or
+# ``#`` comment (``#[`` is an attribute), not a string or a ``/* */`` comment; an unterminated
+# string or heredoc runs to the end of the text.
 
 _ECHO_MARKUP = re.compile(r"<(?:script|iframe|form|input)\b", re.I)
 _ECHO_JS = re.compile(r"\bfunction\s*[\w$]*\s*\(|=>\s*\{|\baddEventListener\s*\(|\bXMLHttpRequest\b")
-_NOT_NEWLINE = re.compile(r"[^\n]")
+# What a single literal must contain, as written, for its value to match one of the two above: the
+# words themselves, or an escape that can spell anything (simple escapes only give white space,
+# quotes, ``\\`` and ``$``, which the two patterns only accept as white space between words).
+_ECHO_MAYBE = re.compile(
+    r"<(?:script|iframe|form|input)|\\(?:x[0-9A-Fa-f]|[0-7]|u\{)|function|=>|addEventListener|XMLHttpRequest", re.I
+)
+_SQ = r"'(?:[^'\\]++|\\[\s\S])*+'"
+_DQ = r'"(?:[^"\\]++|\\[\s\S])*+"'
+# the body of a quoted string in which _ECHO_MAYBE cannot match (a superset of those that can stop)
+_DULL = (
+    r"(?:[^{q}\\<fF=aAxX]++|\\[^xu0-7]|=(?!>)"
+    r"|(?i:<(?!script|iframe|form|input)|f(?!unction)|a(?!ddeventlistener)|x(?!mlhttprequest)))*+"
+)
+_NOT_JOINED = r"(?!\s*+\.\s*+['\"])"
+# Everything a PHP block may hold before its end or a literal that may print code: code, dull
+# strings, shell strings, comments. It stops at `?>`, `<<<`, a string worth a look, an
+# unterminated string, or the end of the text.
+_PHP_SKIP = re.compile(
+    r"(?:[^'\"`#/?<]++"
+    rf"|'{_DULL.format(q=chr(39))}'{_NOT_JOINED}|\"{_DULL.format(q=chr(34))}\"{_NOT_JOINED}"
+    r"|`(?:[^`\\]++|\\[\s\S])*+`"
+    r"|(?://|#(?!\[))[^\n\r?]*+(?:\?(?!>)[^\n\r?]*+)*+|/\*[\s\S]*?(?:\*/|\Z)"
+    r"|#|/(?![/*])|\?(?!>)|<(?!<<))*+"
+)
+# a literal as the tokenizer sees it: a quoted string, or a `.`-joined run of them
+_PHP_STRING_RUN = re.compile(rf"(?:{_SQ}|{_DQ})(?P<run>(?:\s*+\.\s*+(?:{_SQ}|{_DQ}))*+)")
+_PHP_OPEN_TAG = re.compile(r"<\?(?:[pP][hH][pP](?=\s|\Z)|=|(?=\s))")
+
+
+def _blank(text: str) -> str:
+    """``text`` with every character but ``\\n`` replaced by a space (offsets stay exact)."""
+    return "\n".join(" " * len(line) for line in text.split("\n"))
+
+
+def _php_block(text: str, pos: int, pieces: list[_Piece]) -> int:
+    """Scan the PHP code that starts at ``pos``, add the ``php-echo`` pieces of its literals to
+    ``pieces``, and return where the block ends: at its closing ``?>`` (not included) or at the
+    end of the text (also after an unterminated string or heredoc, as the tokenizer does)."""
+    n = len(text)
+    skip = _PHP_SKIP.match
+    while True:
+        pos = skip(text, pos).end()  # type: ignore[union-attr]
+        if pos >= n:
+            return n
+        c = text[pos]
+        if c == "?":  # ?>
+            return pos
+        if c == "<":  # <<<
+            end = php_heredoc_end(text, pos)
+            if end < 0:
+                pos += 1  # a plain `<`
+                continue
+            if end >= n:
+                return n
+            raw = text[pos:end]
+            if _ECHO_MAYBE.search(raw) and len(pieces) < MAX_SEGMENTS:
+                pieces.extend(_echo_pieces(raw, pos))
+            pos = end
+            continue
+        m = _PHP_STRING_RUN.match(text, pos) if c != "`" else None
+        if m is None:
+            return n  # an unterminated string
+        if (m.end("run") > m.start("run") or _ECHO_MAYBE.search(m.group())) and len(pieces) < MAX_SEGMENTS:
+            pieces.extend(_echo_pieces(m.group(), pos))
+        pos = m.end()
 
 
 def _php_pieces(text: str) -> list[_Piece]:
-    toks = php_tokens(text, coarse=True, max_blocks=MAX_SEGMENTS)
-    interesting = (PhpKind.OPEN, PhpKind.CLOSE, PhpKind.EOF, PhpKind.STR)
     pieces: list[_Piece] = []
     blanked: list[str] = []
     html_from = 0
-    block_start = -1
-    for k in [k for k, t in enumerate(toks) if t[0] in interesting]:
-        t = toks[k]
-        if t.kind == PhpKind.OPEN:
-            block_start = t.offset
-            blanked.append(text[html_from:block_start])
-        elif t.kind in (PhpKind.CLOSE, PhpKind.EOF) and block_start >= 0:
-            block_end = t.offset + 2 if t.kind == PhpKind.CLOSE else len(text)
-            pieces.append(_Piece(Language.PHP, text[block_start:block_end], block_start, "php"))
-            blanked.append(_NOT_NEWLINE.sub(" ", text[block_start:block_end]))
-            html_from = block_end
-            block_start = -1
-        elif t.kind == PhpKind.STR:
-            pieces.extend(_echo_pieces(t))
-        if len(pieces) >= MAX_SEGMENTS:
+    pos = 0
+    blocks = 0
+    n = len(text)
+    while len(pieces) < MAX_SEGMENTS:
+        m = _PHP_OPEN_TAG.search(text, pos)
+        if m is None:
             break
-    blanked.append(text[html_from:] if block_start < 0 else "")
+        blocks += 1
+        if blocks > MAX_SEGMENTS:
+            break
+        block_start = m.start()
+        blanked.append(text[html_from:block_start])
+        block_end = _php_block(text, m.end(), pieces)
+        if block_end < n:  # a closing tag: `?>` and the newline it swallows
+            newline = 2 if text.startswith("\r\n", block_end + 2) else 1 if text.startswith("\n", block_end + 2) else 0
+            pos = block_end + 2 + newline
+            block_end += 2
+        else:
+            pos = n
+        pieces.append(_Piece(Language.PHP, text[block_start:block_end], block_start, "php"))
+        blanked.append(_blank(text[block_start:block_end]))
+        html_from = block_end
+    blanked.append(text[html_from:])
     outside = "".join(blanked)
-    if len(outside) < len(text):  # stopped early: keep offsets aligned
-        outside += _NOT_NEWLINE.sub(" ", text[len(outside) :])
     if outside.strip():
         pieces.append(_Piece(Language.HTML, outside, 0, "file"))
         pieces.extend(_scan_html(outside))
     return pieces
 
 
-def _echo_pieces(tok: PhpToken) -> list[_Piece]:
-    """Markup or JavaScript in a PHP string literal (a coarse ``STR``: maybe a ``.``-joined run)."""
-    raw = tok.text
+def _echo_pieces(raw: str, tok_offset: int) -> list[_Piece]:
+    """Markup or JavaScript in a PHP string literal ``raw`` (maybe a ``.``-joined run) found at
+    ``tok_offset``."""
     if "\\" not in raw and not _ECHO_MARKUP.search(raw) and not _ECHO_JS.search(raw):
         return []
     parts: list[str] = []
@@ -367,7 +428,7 @@ def _echo_pieces(tok: PhpToken) -> list[_Piece]:
         else:  # interpolating string: keep its body as written
             parts.append(piece[1:-1] if piece[:1] in "\"'" else piece)
     value_text = "".join(parts)
-    offset = tok.offset + (1 if raw[:1] in "\"'" else 0)
+    offset = tok_offset + (1 if raw[:1] in "\"'" else 0)
     if _ECHO_MARKUP.search(value_text):
         inner = [_Piece(p.language, p.text, offset, "php-echo") for p in _scan_html(value_text, "php-echo")]
         return [_Piece(Language.HTML, value_text, offset, "php-echo"), *inner]
@@ -392,11 +453,16 @@ def extract_segments(text: str, language: Language) -> list[Segment]:
     else:
         pieces = _php_pieces(text)
     order = sorted(range(len(pieces)), key=lambda idx: (pieces[idx].offset, pieces[idx].origin != "file", idx))
-    lines = _Lines(text)
     segments: list[Segment] = []
+    line, last_newline, counted_to = 1, -1, 0  # positions by counting forward (offsets ascend)
     for idx in order[:MAX_SEGMENTS]:
         piece = pieces[idx]
-        line, column = lines.at(piece.offset)
+        newlines = text.count("\n", counted_to, piece.offset)
+        if newlines:
+            line += newlines
+            last_newline = text.rfind("\n", counted_to, piece.offset)
+        counted_to = max(counted_to, piece.offset)
+        column = piece.offset - last_newline
         segments.append(
             Segment(language=piece.language, text=piece.text, line=line, column=column, origin=piece.origin)
         )

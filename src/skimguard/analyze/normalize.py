@@ -3,10 +3,11 @@
 Skimmers hide their strings (``\\x68\\x74\\x74\\x70``), build them at run time
 (``String.fromCharCode(...)``, ``atob('...')``), or feed them to ``eval``; PHP backdoors wrap their
 payload in ``eval(gzinflate(base64_decode('...')))``. Rules and structure checks see through that
-only if someone undoes it first. :func:`normalize` does so in bounded *rounds*: each round
-tokenizes the text once, runs a fixed list of cheap passes over the tokens and joins them again;
-it stops when a round changes nothing (or after ``max_rounds``); a round only re-runs the passes
-that what changed in the previous round can give work to (:data:`_ENABLES`). An ``eval`` payload is
+only if someone undoes it first. :func:`normalize` does so in bounded *rounds*: each round runs a
+fixed list of cheap passes over the tokens of the text and joins them again (JavaScript is
+tokenized once: the passes return token lists that join to the new text, and the next round goes
+on with them); it stops when a round changes nothing (or after ``max_rounds``); a round only
+re-runs the passes that what changed in the previous round can give work to (:data:`_ENABLES`). An ``eval`` payload is
 normalized itself before it is spliced, so nested layers (``eval(atob(... eval(atob(...)) ...))``)
 come off in one round, up to :data:`MAX_PEEL_DEPTH`. ``Normalized.steps`` names every pass that
 changed something, in order (each name at most once per round).
@@ -51,15 +52,20 @@ PHP passes: calls of pure decoding functions on literals are folded — ``base64
 ``str_replace`` and ``chr`` — together with ``.`` concatenation (``concat``) and ``\\x41``/``\\101``/
 ``\\u{41}`` escapes in double-quoted strings (``php-escape``), when the result is printable text.
 ``eval(...)``/``assert(...)`` of such an expression is replaced by the payload
-(``php-eval-literal``). HTML and TEXT segments are returned unchanged.
+(``php-eval-literal``). Only statements where a pass can change something that matters are
+tokenized (an escape that spells printable ASCII, ``.`` between literals, a call of a decoding
+function or of ``eval``/``assert`` whose argument may fold); the code between them stays one
+opaque token, so a web shell of thousands of statements costs what its few literal expressions
+cost. A lone literal whose escapes spell nothing printable (``"\\n"``, ``"\\x00"``) is not rewritten.
+HTML and TEXT segments are returned unchanged.
 
 Bounds: the output never grows past ``max(4 * len(input), 1 MiB)`` characters (a transformation
 that would cross it is skipped), every pass is linear in the tokens, regular expressions have no
 nested quantifiers over the same characters, and a wall-clock budget
-(:data:`TIME_BUDGET_SECONDS`) stops the tokenizers (keeping the rest of the text as it is), long
-``.`` chains, further rounds and the rotation search. The tokenizers
-(:func:`tokenize_js`, :func:`php_tokens`) and :func:`php_string_value` are public because the
-segment extractor uses them too.
+(:data:`TIME_BUDGET_SECONDS`, or the caller's ``deadline`` when earlier) stops the tokenizers
+(keeping the rest of the text as it is), long ``.`` chains, further rounds and the rotation
+search. The tokenizers (:func:`tokenize_js`, :func:`php_tokens`) are public for tests and tools;
+:func:`php_string_value` and :func:`php_heredoc_end` because the segment extractor uses them.
 """
 
 from __future__ import annotations
@@ -106,6 +112,14 @@ class _Ctx:
     deadline: float
     steps: list[str] = field(default_factory=list)
     depth: int = 0  # eval payloads being peeled inside this round
+    brackets: tuple[list[JsTok], list[int]] | None = None  # the last bracket pairing computed
+
+    def pairs(self, toks: list[JsTok]) -> list[int]:
+        """:func:`_match_brackets` of a JavaScript token list, kept for the next pass when that pass
+        gets the same list (passes never change a list in place: they return a new one)."""
+        if self.brackets is None or self.brackets[0] is not toks:
+            self.brackets = (toks, _match_brackets(toks, J_PUNCT))
+        return self.brackets[1]
 
     def grow(self, delta: int) -> bool:
         """Reserve ``delta`` more characters of output; False when that would cross the limit."""
@@ -122,19 +136,26 @@ class _Ctx:
         return time.monotonic() > self.deadline
 
 
-def normalize(segment: Segment, *, max_rounds: int = 4) -> Normalized:
-    """Undo cheap obfuscation of ``segment`` without running it (see the module docstring)."""
+def normalize(segment: Segment, *, max_rounds: int = 4, deadline: float | None = None) -> Normalized:
+    """Undo cheap obfuscation of ``segment`` without running it (see the module docstring).
+
+    ``deadline`` (``time.monotonic()``) stops the work earlier than :data:`TIME_BUDGET_SECONDS`
+    would: the caller's budget for the whole file."""
     if segment.language not in (Language.JS, Language.PHP) or max_rounds <= 0:
         return Normalized(segment=segment, text=segment.text)
     text = segment.text
     limit = max(OUTPUT_FACTOR * len(text), OUTPUT_FLOOR)
-    deadline = time.monotonic() + TIME_BUDGET_SECONDS
+    own_deadline = time.monotonic() + TIME_BUDGET_SECONDS
+    deadline = own_deadline if deadline is None else min(deadline, own_deadline)
     steps: list[str] = []
     allowed: frozenset[str] | None = None  # passes worth running again (None: all)
+    toks: list[JsTok] | None = None  # JavaScript: the tokens of ``text`` when a round left them
     for _ in range(max_rounds):
         ctx = _Ctx(limit=limit, length=len(text), deadline=deadline)
-        round_fn = _js_round if segment.language is Language.JS else _php_round
-        new_text, changed_by = round_fn(text, ctx, allowed)
+        if segment.language is Language.JS:
+            new_text, changed_by, toks = _js_round(text, ctx, allowed, toks)
+        else:
+            new_text, changed_by = _php_round(text, ctx, allowed)
         if not ctx.steps or new_text == text or len(new_text) > limit:
             break
         text = new_text
@@ -347,7 +368,8 @@ _JS_TOKEN = re.compile(
     r"|(?P<num>0[xXoObB][0-9a-fA-F_]+n?|(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?n?)"
     r"|(?P<str>'[^'\\\n\r]*(?:\\(?:\r\n|[\s\S])[^'\\\n\r]*)*'|\"[^\"\\\n\r]*(?:\\(?:\r\n|[\s\S])[^\"\\\n\r]*)*\")"
     r"|(?P<p>>>>=|\.\.\.|===|!==|\*\*=|<<=|>>=|>>>|&&=|\|\|=|\?\?=|=>|==|!=|<=|>=|&&|\|\||\?\?|\?\.(?![0-9])"
-    r"|\+\+|--|\+=|-=|\*=|%=|&=|\|=|\^=|\*\*|<<|>>|[{}()\[\];,<>+\-*%&|^!~?:=.@#])"
+    r"|\+\+|--|\+=|-=|\*=|%=|&=|\|=|\^=|\*\*|<<|>>|[()\[\];,<>+\-*%&|^!~?:=.@#])"
+    r"|(?P<lb>\{)|(?P<rb>\})"
     r"|(?P<other>[\s\S])"
     r"|(?P<eof>\Z))"
 )
@@ -357,9 +379,12 @@ _TO_EOL = re.compile(r"[^\n\r\u2028\u2029]*")
 _REGEX_AFTER_KW = _words("return typeof instanceof in of new delete void throw case do else yield await")
 _JS_GROUPS = _JS_TOKEN.groupindex
 _JS_G_PUNCT, _JS_G_OTHER, _JS_G_EOF = _JS_GROUPS["p"], _JS_GROUPS["other"], _JS_GROUPS["eof"]
+_JS_G_LB, _JS_G_RB = _JS_GROUPS["lb"], _JS_GROUPS["rb"]
 _JS_KIND_BY_GROUP = [J_BAD] * (len(_JS_GROUPS) + 1)
-for _name, _jkind in (("id", J_ID), ("num", J_NUM), ("str", J_STR), ("p", J_PUNCT)):
+for _name, _jkind in (("id", J_ID), ("num", J_NUM), ("str", J_STR), ("p", J_PUNCT), ("lb", J_PUNCT), ("rb", J_PUNCT)):
     _JS_KIND_BY_GROUP[_JS_GROUPS[_name]] = _jkind
+# identifiers, numbers, strings and punctuators other than braces need no more than the match
+assert _JS_G_PUNCT == max(_JS_GROUPS[n] for n in ("id", "num", "str", "p")) == _JS_G_LB - 1
 
 
 def _scan_template(text: str, pos: int) -> tuple[int, str]:
@@ -386,38 +411,46 @@ def tokenize_js(text: str, deadline: float | None = None) -> list[JsTok]:
     toks: list[JsTok] = []
     append = toks.append
     match = _JS_TOKEN.match
+    kinds = _JS_KIND_BY_GROUP
+    plain, lb, rb, other, eof = _JS_G_PUNCT, _JS_G_LB, _JS_G_RB, _JS_G_OTHER, _JS_G_EOF
     pos = 0
     stack: list[bool] = []  # open braces: True for a template substitution
-    pk = -1
-    pt = ""
+    check = 8192  # tokens until the next look at the clock
     while True:
-        if deadline is not None and not len(toks) & 8191 and toks and time.monotonic() > deadline:
-            append((J_BAD, text[pos:], ""))
-            append((J_EOF, "", ""))
-            break
+        check -= 1
+        if not check:
+            check = 8192
+            if deadline is not None and time.monotonic() > deadline:
+                append((J_BAD, text[pos:], ""))
+                append((J_EOF, "", ""))
+                break
         m = match(text, pos)
         if m is None:  # pragma: no cover - the pattern always matches
             append((J_EOF, "", text[pos:]))
             break
-        g = m.lastindex or _JS_G_OTHER
+        g = m.lastindex or other
         start, end = m.span(g)
+        if g <= plain:
+            append((kinds[g], text[start:end], text[pos:start]))
+            pos = end
+            continue
         tv = text[pos:start]
-        if g == _JS_G_EOF:
+        if g == eof:
             append((J_EOF, "", tv))
             break
-        kind = _JS_KIND_BY_GROUP[g]
-        if g == _JS_G_PUNCT:
-            ch = text[start]
-            if end - start == 1 and ch == "{":
-                stack.append(False)
-            elif end - start == 1 and ch == "}" and stack and stack.pop():
+        kind = kinds[g]
+        if g == lb:
+            stack.append(False)
+        elif g == rb:
+            if stack and stack.pop():
                 end, how = _scan_template(text, end)
                 if how == "open":
                     stack.append(True)
                 kind = J_BAD if how == "eof" else J_TPL
-        elif g == _JS_G_OTHER:
+        else:  # other
             ch = text[start]
             if ch == "/":
+                pk, pt = (toks[-1][0], toks[-1][1]) if toks else (-1, "")
                 regex_ok = (
                     pk == -1 or (pk == J_PUNCT and pt not in (")", "]")) or (pk == J_ID and pt in _REGEX_AFTER_KW)
                 )
@@ -440,10 +473,8 @@ def tokenize_js(text: str, deadline: float | None = None) -> list[JsTok]:
             elif ch in "'\"":
                 em = _TO_EOL.match(text, start)
                 end = em.end() if em else len(text)
-        tok = text[start:end]
-        append((kind, tok, tv))
+        append((kind, text[start:end], tv))
         pos = end
-        pk, pt = kind, tok
     return toks
 
 
@@ -849,7 +880,7 @@ def _pass_from_char_code(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
     ]
     if not cands:
         return None
-    match = _match_brackets(toks, J_PUNCT)
+    match = ctx.pairs(toks)
     edits: list[_Edit] = []
     for i in cands:
         if i >= 3 and _is_member_dot(toks[i - 3]):
@@ -1093,7 +1124,7 @@ def _pass_eval(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
     cands = [i for i, t in enumerate(toks) if t[1] in _EVAL_NAMES and t[0] == J_ID]
     if not cands:
         return None
-    match = _match_brackets(toks, J_PUNCT)
+    match = ctx.pairs(toks)
     n = len(toks)
     edits: list[_Edit] = []
     for i in cands:
@@ -1806,7 +1837,7 @@ def _find_rotation(
 
 
 def _pass_string_array(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
-    match = _match_brackets(toks, J_PUNCT)
+    match = ctx.pairs(toks)
     arrays, decl, fn_style = _find_arrays(toks, match)
     if not arrays:
         return None
@@ -1978,6 +2009,15 @@ _JS_PASSES: tuple[tuple[str, _JsPass, re.Pattern[str]], ...] = (
     ("eval", _pass_eval, re.compile(r"\b(?:eval|Function)\s*\(|\bset(?:Timeout|Interval)\s*\(\s*['\"]")),
     ("bracket", _pass_bracket_member, re.compile(r"\[\s*['\"][\w$\\]")),
 )
+# words one of which a trigger needs (a fast substring test before the search)
+_JS_TRIGGER_NEEDLES: dict[str, tuple[str, ...]] = {
+    "escapes": ("\\",),
+    "decode": ("atob", "unescape", "decodeURI"),
+    "concat": ("+",),
+    "string-array": ("[",),
+    "eval": ("eval", "Function", "setTimeout", "setInterval"),
+    "bracket": ("[",),
+}
 _ALL = frozenset(name for name, _, _ in _JS_PASSES) | {"php-fold", "php-eval", "php-escape"}
 # which passes a change by a pass can give new work to (literal *values* are always decoded, so
 # rewriting escapes enables nothing; new code from eval enables everything)
@@ -1988,17 +2028,31 @@ _ENABLES: dict[str, frozenset[str]] = {
     "concat": frozenset({"concat", "bracket", "decode", "eval"}),
     "string-array": frozenset({"concat", "bracket", "decode", "eval", "string-array"}),  # arrays of arrays, objects
     "bracket": frozenset({"fromCharCode", "decode", "eval"}),
+    # PHP: a fold folds whole expressions and ``eval`` folds its argument itself, so only new code
+    # (an ``eval`` payload spliced in) can give another round work
+    "php-fold": frozenset(),
+    "php-escape": frozenset({"php-escape"}),
+    "php-eval": frozenset({"php-fold", "php-eval", "php-escape"}),
 }
 
 
-def _js_round(text: str, ctx: _Ctx, allowed: frozenset[str] | None) -> tuple[str, list[str]]:
-    """One round: tokenize once, run the (allowed) passes whose trigger occurs in ``text``."""
+def _js_round(
+    text: str, ctx: _Ctx, allowed: frozenset[str] | None, toks: list[JsTok] | None = None
+) -> tuple[str, list[str], list[JsTok] | None]:
+    """One round: run the (allowed) passes whose trigger occurs in ``text`` over its tokens (``toks``
+    when the previous round left them: the passes keep a token list that joins to the new text, so
+    it is not tokenized again). Returns the new text, the passes that changed it, and its tokens."""
     active = [
-        (name, fn) for name, fn, trigger in _JS_PASSES if (allowed is None or name in allowed) and trigger.search(text)
+        (name, fn)
+        for name, fn, trigger in _JS_PASSES
+        if (allowed is None or name in allowed)
+        and any(needle in text for needle in _JS_TRIGGER_NEEDLES.get(name, ("",)))
+        and trigger.search(text)
     ]
     if not active:
-        return text, []
-    toks = tokenize_js(text, ctx.deadline)
+        return text, [], toks
+    if toks is None:
+        toks = tokenize_js(text, ctx.deadline)
     changed_by: list[str] = []
     for name, pass_fn in active:
         if ctx.expired():
@@ -2007,7 +2061,7 @@ def _js_round(text: str, ctx: _Ctx, allowed: frozenset[str] | None) -> tuple[str
         if new is not None:
             toks = new
             changed_by.append(name)
-    return (_join(toks) if changed_by else text), changed_by
+    return (_join(toks) if changed_by else text), changed_by, toks
 
 
 # ---------------------------------------------------------------------------------------------
@@ -2159,6 +2213,146 @@ def php_tokens(
     return toks
 
 
+def php_heredoc_end(text: str, start: int) -> int:
+    """End of the heredoc or nowdoc whose ``<<<`` is at ``start``: -1 when there is none,
+    ``len(text)`` when it is never closed (the tokenizer's rules)."""
+    m = _PHP_HEREDOC_START.match(text, start)
+    if m is None:
+        return -1
+    label = m.group(1) or m.group(2) or m.group(3)
+    closing = re.compile(r"^[ \t]*" + re.escape(label) + r"(?![A-Za-z0-9_\x80-\uffff])", re.M)
+    cm = closing.search(text, m.end())
+    return len(text) if cm is None else cm.end()
+
+
+_PHP_HEREDOC_START = re.compile(rf"<<<[ \t]*(?:\"({_PHP_NAME})\"|'({_PHP_NAME})'|({_PHP_NAME}))\r?\n")
+# The body of a PHP statement, all in C: code, strings, shell strings, comments. It stops at the
+# statement's end (`;`, `{` or `}` in code), at `?>`, `<<<`, an unterminated string, or the end.
+_PHP_BODY = (
+    r"(?:[^'\"`#/;{}?<]++|'(?:[^'\\]++|\\[\s\S])*+'|\"(?:[^\"\\]++|\\[\s\S])*+\"|`(?:[^`\\]++|\\[\s\S])*+`"
+    r"|(?://|#(?!\[))[^\n\r?]*+(?:\?(?!>)[^\n\r?]*+)*+|/\*[\s\S]*?(?:\*/|\Z)|#|/(?![/*])|\?(?!>)|<(?!<<))*+"
+)
+_PHP_STATEMENT = re.compile(_PHP_BODY)
+_PHP_STATEMENTS = re.compile(rf"(?:{_PHP_BODY}[;{{}}])*+")  # as many whole statements as there are
+_PHP_GAP = r"(?:\s++|/\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/|(?://|#)[^\n\r]*+)*+"  # white space and comments
+# Where a PHP pass may change something that matters: an escape that spells a printable ASCII
+# character, a `.` between two literals, a call of a decoding function or of eval/assert whose
+# first argument may fold. Other statements are left whole (so `"\n"` is not rewritten, nor
+# `'a' . ('b')` folded).
+_PHP_HOT_ESCAPE = re.compile(r"\\(?:x[2-7][0-9A-Fa-f]|[1-3][0-7][0-7]|[4-7][0-7]|u\{0*[2-7][0-9A-Fa-f]\})")
+_PHP_HOT_CONCAT = re.compile(rf"['\"]{_PHP_GAP}\.{_PHP_GAP}['\"]")
+_PHP_HOT_NAMES = (
+    "base64_decode", "gzinflate", "gzuncompress", "gzdecode", "str_rot13", "strrev", "hex2bin", "urldecode",
+    "rawurldecode", "chr", "str_replace", "pack", "eval", "assert",
+)  # fmt: skip
+# the call's first argument may fold: a literal, a number, a parenthesis or another call
+_PHP_CALL_PAREN = re.compile(_PHP_GAP + r"\(" + _PHP_GAP + r"(?:['\"(\d\-]|[A-Za-z_][\w]*" + _PHP_GAP + r"\()")
+_PHP_HOT_CALL = re.compile(rf"(?:{'|'.join(_PHP_HOT_NAMES)})(?={_PHP_CALL_PAREN.pattern})", re.I)
+
+
+def _php_hot_positions(text: str, start: int) -> list[int]:
+    """Sorted offsets (from ``start``) where a PHP pass may have work (see :data:`_PHP_HOT_ESCAPE`)."""
+    hot = [m.start() for m in _PHP_HOT_ESCAPE.finditer(text, start)]
+    hot += [m.start() for m in _PHP_HOT_CONCAT.finditer(text, start)]
+    low = text.lower()
+    if len(low) != len(text):  # lower() changed the length (rare letters): the slow way
+        hot += [m.start() for m in _PHP_HOT_CALL.finditer(text, start)]
+        return sorted(hot)
+    for name in _PHP_HOT_NAMES:
+        i = low.find(name, start)
+        while i >= 0:
+            before = low[i - 1] if i else " "
+            if not (before.isalnum() or before == "_") and _PHP_CALL_PAREN.match(low, i + len(name)):
+                hot.append(i)
+            i = low.find(name, i + len(name))
+    return sorted(hot)
+
+
+def _php_statement_end(text: str, pos: int) -> tuple[int, bool]:
+    """Where the statement starting at ``pos`` ends: (end, False) after its ``;``, ``{`` or ``}``;
+    (the offset of a closing ``?>``, True); or (-1, False) when the rest of the text must be
+    tokenized as a whole: the last statement, an unterminated string or heredoc."""
+    n = len(text)
+    while True:
+        pos = _PHP_STATEMENT.match(text, pos).end()  # type: ignore[union-attr]
+        if pos >= n:
+            return -1, False
+        c = text[pos]
+        if c in ";{}":
+            return pos + 1, False
+        if c == "?":
+            return pos, True
+        if c == "<" and text.startswith("<<<", pos):
+            heredoc_end = php_heredoc_end(text, pos)
+            if heredoc_end < 0:
+                pos += 1
+                continue
+            if heredoc_end < n:
+                pos = heredoc_end
+                continue
+        return -1, False
+
+
+_PHP_FEW_STATEMENTS = 32
+_PHP_FEW_STATEMENTS_WINDOW = 1 << 20
+
+
+def _php_pass_tokens(text: str, *, start_in_code: bool, deadline: float | None) -> list[PhpToken]:
+    """:func:`php_tokens` for the PHP passes: the same tokens, except that runs of whole statements
+    in which no pass can change anything that matters (:func:`_php_hot_positions`) stay one opaque
+    ``CODE`` token. A statement ends at ``;``, ``{`` or ``}`` in code, so no foldable expression
+    crosses one; a closing tag and the markup up to the next opening tag are tokenized as usual,
+    and so is the text from an unterminated string or heredoc, or the last statement, on."""
+    if text.count(";", 0, _PHP_FEW_STATEMENTS_WINDOW) <= _PHP_FEW_STATEMENTS:
+        # few statements (an eval payload: one call around a big literal): plain tokens are cheap
+        return php_tokens(text, start_in_code=start_in_code, deadline=deadline)
+    out: list[PhpToken] = []
+    pos = 0
+    if not start_in_code:
+        m = _PHP_OPEN.search(text)
+        if m is None:
+            return php_tokens(text, deadline=deadline)
+        if m.start():
+            out.append(PhpToken(PhpKind.HTML, text[: m.start()], "", 0))
+        out.append(PhpToken(PhpKind.OPEN, m.group(), "", m.start()))
+        pos = m.end()
+    cold_from = pos
+    hot = _php_hot_positions(text, pos)
+    k = 0
+    n = len(text)
+    while True:
+        h = hot[k] if k < len(hot) else n
+        if h < pos:
+            k += 1
+            continue
+        start = _PHP_STATEMENTS.match(text, pos, h).end()  # type: ignore[union-attr]
+        end, closing = _php_statement_end(text, start)
+        reopen = _PHP_OPEN.search(text, end + 2) if closing else None
+        expired = deadline is not None and time.monotonic() > deadline
+        if end < 0 or expired or (closing and reopen is None):
+            if start > cold_from:
+                out.append(PhpToken(PhpKind.CODE, text[cold_from:start], "", cold_from))
+            out.extend(_shifted(php_tokens(text[start:], start_in_code=True, deadline=deadline), start))
+            return out
+        if reopen is not None:  # the statement, `?>`, markup and the next opening tag, as usual
+            if start > cold_from:
+                out.append(PhpToken(PhpKind.CODE, text[cold_from:start], "", cold_from))
+            out.extend(_shifted(php_tokens(text[start : reopen.start()], start_in_code=True)[:-1], start))
+            out.append(PhpToken(PhpKind.OPEN, reopen.group(), "", reopen.start()))
+            cold_from = pos = reopen.end()
+            continue
+        if h < end:  # the statement holds a hot spot
+            if start > cold_from:
+                out.append(PhpToken(PhpKind.CODE, text[cold_from:start], "", cold_from))
+            out.extend(_shifted(php_tokens(text[start:end], start_in_code=True)[:-1], start))
+            cold_from = end
+        pos = end
+
+
+def _shifted(toks: list[PhpToken], by: int) -> list[PhpToken]:
+    return [t if t.offset < 0 else PhpToken(t.kind, t.text, t.trivia, t.offset + by) for t in toks] if by else toks
+
+
 _PHP_DQ_ESC = re.compile(
     r"\\(?:([nrtvef\\$\"])|([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u\{([0-9A-Fa-f]{1,8})\})"
     r"|(\{\$|\$[A-Za-z_\x80-\uffff{])"
@@ -2183,9 +2377,32 @@ def _u8(s: str) -> bytes:
         return s.encode("utf-8", "replace")
 
 
+# the longest start of a double-quoted body without interpolation (escapes taken as the lexer does)
+_PHP_DQ_PLAIN = re.compile(
+    r"(?:[^\\${]++|\\(?:[nrtvef\\$\"]|[0-7]{1,3}|x[0-9A-Fa-f]{1,2}|u\{[0-9A-Fa-f]{1,8}\})|\\|\{(?!\$)"
+    r"|\$(?![A-Za-z_\x80-\uffff{]))*+"
+)
+_PHP_DQ_NUMERIC = re.compile(r"\\[0-7xu]")
+_PHP_SIMPLE_TEXT = {"\\" + k: v.decode() for k, v in _PHP_SIMPLE.items() if k != "\\"}
+
+
+def _php_simple_unescape(part: str) -> str:
+    """Simple escapes (``\\n``, ``\\$`` …) of a piece of a double-quoted body without ``\\\\``."""
+    if "\\" in part:
+        for escape, char in _PHP_SIMPLE_TEXT.items():
+            part = part.replace(escape, char)
+    return part
+
+
 def _php_dq(inner: str) -> tuple[bytes, bool] | None:
     """Value of a double-quoted body; None when it interpolates variables. The flag says whether
     hex/octal/unicode escapes were used."""
+    if "\\" not in inner and "$" not in inner:
+        return _u8(inner), False
+    if _PHP_DQ_PLAIN.match(inner).end() < len(inner):  # type: ignore[union-attr]
+        return None  # interpolates a variable
+    if not _PHP_DQ_NUMERIC.search(inner):  # simple escapes only: decode them pair by pair, in C
+        return _u8("\\".join(_php_simple_unescape(part) for part in inner.split("\\\\"))), False
     out = bytearray()
     pos = 0
     obf = False
@@ -2289,8 +2506,11 @@ def _codeish_text(value: bytes) -> str | None:
 # ---------------------------------------------------------------------------------------------
 
 
+_NOT_BASE64 = bytes(sorted(set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")))
+
+
 def _php_b64(s: bytes) -> bytes:
-    keep = re.sub(rb"[^A-Za-z0-9+/]", b"", s)
+    keep = s.translate(None, _NOT_BASE64)
     if len(keep) % 4 == 1:
         keep = keep[:-1]
     return base64.b64decode(keep + b"=" * (-len(keep) % 4))
@@ -2516,6 +2736,14 @@ def _php_fold_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
             out.extend(toks[i:])
             break
         t = toks[i]
+        if (
+            t.kind == PhpKind.STR
+            and not (i + 1 < n and _php_is(toks[i + 1], "."))
+            and not (t.text[:1] in '"<' and _PHP_HOT_ESCAPE.search(t.text))
+        ):  # a lone literal without an escape that spells printable ASCII: nothing worth folding
+            out.append(t)
+            i += 1
+            continue
         if t.kind in (PhpKind.STR, PhpKind.ID) and not (t.kind == PhpKind.ID and t.text.lower() not in _PHP_FUNCS):
             prev = folder.prev_text(i)
             allow_concat = prev not in _PHP_HIGH_PREV
@@ -2578,7 +2806,7 @@ def _php_eval_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
             r = folder.expr(i + 2, 0)
             if r is not None and r.end < n and _php_is(toks[r.end], ")"):
                 code = _codeish_text(r.value)
-                ptoks = php_tokens(code, start_in_code=True, deadline=ctx.deadline) if code is not None else None
+                ptoks = _php_pass_tokens(code, start_in_code=True, deadline=ctx.deadline) if code is not None else None
                 old = sum(len(x.text) for x in toks[i : r.end + 1])
                 if (
                     code is not None
@@ -2613,12 +2841,15 @@ def _php_eval_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
 
 
 def _peel_php(ptoks: list[PhpToken], ctx: _Ctx) -> list[PhpToken]:
-    """Normalize an ``eval`` payload before splicing it (nested layers in the same round)."""
+    """Normalize an ``eval`` payload before splicing it (nested layers in the same round). Escapes
+    are decoded before the nested payloads are spliced: those are decoded already (the escape
+    pass only touches interpolating strings, which never fold, so the order does not matter), and
+    an onion of many layers would otherwise be scanned once per layer."""
     if ctx.depth >= MAX_PEEL_DEPTH or ctx.expired():
         return ptoks
     ctx.depth += 1
     try:
-        for pass_fn in (_php_fold_pass, _php_eval_pass, _php_escape_pass):
+        for pass_fn in (_php_fold_pass, _php_escape_pass, _php_eval_pass):
             new = pass_fn(ptoks, ctx)
             if new is not None:
                 ptoks = new
@@ -2669,7 +2900,7 @@ def _php_round(text: str, ctx: _Ctx, allowed: frozenset[str] | None) -> tuple[st
     if not hints and not re.search(r"['\"]\s*\.\s*['\"]", text):
         return text, []
     start_in_code = not text.lstrip().startswith("<?")
-    toks = php_tokens(text, start_in_code=start_in_code, deadline=ctx.deadline)
+    toks = _php_pass_tokens(text, start_in_code=start_in_code, deadline=ctx.deadline)
     changed_by: list[str] = []
     passes = (("php-fold", _php_fold_pass), ("php-eval", _php_eval_pass), ("php-escape", _php_escape_pass))
     for name, pass_fn in passes:

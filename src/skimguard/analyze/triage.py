@@ -1,0 +1,318 @@
+"""Triage: which of the expensive layers a segment is worth, decided by cheap text checks.
+
+The engine scans every segment with the yara-x rules (C, one pass). The deep layers are Python and
+cost far more per byte — normalization tokenizes the text, the structure layer parses it with
+tree-sitter and walks the tree, threat-intel looks up every dotted name — and on most code they
+find nothing: a bundled library is neither obfuscated nor a skimmer. Triage looks first:
+
+* :func:`obfuscation_markers` — whether normalization has something to undo. It runs only when a
+  segment shows a *hiding* marker, not merely something a pass could touch (every minified bundle
+  has a ``'a' + b`` or a ``"\\u00a0"``):
+
+  - JavaScript: three escapes in a row that spell printable ASCII (``\\x68\\x74\\x74``);
+    ``String.fromCharCode`` of numbers (three arguments, ``.apply`` of an array, or three calls);
+    ``atob``/``unescape``/``decodeURI(Component)`` of a literal; ``eval`` of a literal, a call, a
+    function (Dean Edwards' packer) or a parenthesis; ``Function`` of literal code (not a short
+    ``"return …"``) or of a call; a timer given a string; obfuscator.io string arrays (``_0x12ab``
+    names, the ``push(shift())`` rotation, the ``parseInt`` checksum, twenty calls with a
+    hexadecimal index); short literals glued with ``+`` (``'chec' + 'kout'``); a page API reached
+    through brackets after a name (``document['cookie']``).
+  - PHP: a decoding function (``base64_decode``, ``gzinflate``, ``str_rot13``, ``strrev``,
+    ``hex2bin``, ``urldecode``, ``chr``, ``pack``, ``str_replace`` …) or ``eval``/``assert`` called
+    with a first argument that may fold (a literal, a number, a parenthesis or a call — not a
+    variable); two escapes in a row that spell printable ASCII; short literals glued with ``.``.
+
+* :func:`structure_candidate` — whether the structure layer could find anything: its rules need a
+  card, checkout, personal-data or anti-analysis word *and* a sink (a request, a script or image
+  URL, storage, markup written into the page), or text dense with escapes and obfuscated names,
+  which can hide both. The engine asks it of the text as written and as normalized.
+
+* :func:`structure_needs_evidence` — a text larger than :data:`STRUCTURE_FREE_BYTES` (one
+  structure window) is parsed only with evidence: a rule of medium or higher severity fired on the
+  segment, or normalization revealed card, checkout or login words that the text as written hides
+  (:func:`revealed_vocabulary`). A library bundle names card fields and sends requests for good
+  reasons, and parsing it costs a second; a skimmer appended to it shows in the rules. The engine
+  records such a skip as a problem of the file.
+
+* :func:`intel_prefilter` — a text that does not contain (ASCII case-insensitively) any
+  indicator's domain, URL host or path cannot match one; one yara-x scan for all of them (compiled
+  once per index) spares the Python look-up of every dotted name.
+
+Pure apart from that compiled index (cached per process). Patterns are linear (no nested
+quantifiers over the same characters), start with a literal where they can (so the search skips
+ahead), and run only when a plain substring they need occurs; counting loops stop at their
+threshold.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from typing import Final
+
+import yara_x
+
+from skimguard.analyze.model import Language
+from skimguard.intel import IntelIndex
+
+STRUCTURE_FREE_BYTES: Final = 16 * 1024
+"""Above this many characters, the structure layer needs evidence (see the module docstring)."""
+
+# --- JavaScript obfuscation markers ----------------------------------------------------------------
+# Each marker is (name, needles, pattern): the pattern is only searched when one of the needles (plain
+# substrings, found fast) occurs, and every pattern starts with a literal so the search skips ahead.
+
+# an escape that spells a printable ASCII character: \x41, \u0041, \u{41}, \101 (octal 040-177); the
+# backslash is outside the group so that the search can skip to the next backslash
+_ESCAPE_TAIL: Final = r"(?:x[2-7][0-9a-fA-F]|u00[2-7][0-9a-fA-F]|u\{0*[2-7][0-9a-fA-F]\}|1[0-7]{2}|[4-7][0-7])"
+_JS_LITERAL: Final = r"(?:'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\")"
+_JS_API_NAMES: Final = (
+    "cookie|location|src|action|value|querySelector(?:All)?|getElementById|getElementsBy\\w+|sendBeacon|fetch"
+    "|XMLHttpRequest|open|send|atob|btoa|addEventListener|createElement|appendChild|innerHTML|eval|localStorage"
+    "|sessionStorage|setItem|getItem|href|submit|forms|elements|webdriver|navigator|document|window"
+)
+_API_BRACKET: Final = re.compile(rf"\[\s*(['\"])(?:{_JS_API_NAMES})\1\s*\]")
+_GLUED_RIGHT: Final = {op: re.compile(rf"\{op}\s*(['\"])[\w$.\-/:]{{1,12}}\1") for op in "+."}
+_GLUED_LEFT: Final = re.compile(r"(['\"])[\w$.\-/:]{1,12}\1\s*\Z")
+
+
+def _glued(text: str, op: str) -> bool:
+    """Short literals glued with ``op`` (``'chec' + 'kout'``): string splitting."""
+    return any(_GLUED_LEFT.search(text, max(0, m.start() - 40), m.start()) for m in _GLUED_RIGHT[op].finditer(text))
+
+
+def _api_brackets(text: str) -> bool:
+    """A page API reached through brackets after a name, call or index: ``document['cookie']``."""
+    for m in _API_BRACKET.finditer(text):
+        i = m.start() - 1
+        while i >= 0 and text[i].isspace():
+            i -= 1
+        if i >= 0 and (text[i].isalnum() or text[i] in "_$)]"):
+            return True
+    return False
+
+
+def _searcher(pattern: str) -> Callable[[str], bool]:
+    compiled = re.compile(pattern)
+    return lambda text: compiled.search(text) is not None
+
+
+_JS_MARKERS: Final[tuple[tuple[str, tuple[str, ...], Callable[[str], bool]], ...]] = (
+    ("escape-run", ("\\",), _searcher(rf"\\{_ESCAPE_TAIL}\\{_ESCAPE_TAIL}\\{_ESCAPE_TAIL}")),
+    (
+        "char-codes",
+        ("fromCharCode",),
+        _searcher(
+            r"fromCharCode\s*(?:\(\s*[\d(+\-][^(),]{0,24},\s*[\d(+\-][^(),]{0,24},\s*[\d(+\-]"
+            r"|\.\s*apply\s*\([^,()]{0,40},\s*\[\s*[\d(+\-])"
+        ),
+    ),
+    ("decode-literal", ("atob",), _searcher(r"atob\s*\(\s*['\"]")),
+    ("decode-literal", ("unescape",), _searcher(r"unescape\s*\(\s*['\"]")),
+    ("decode-literal", ("decodeURI",), _searcher(r"decodeURI(?:Component)?\s*\(\s*['\"]")),
+    ("eval", ("eval",), _searcher(r"eval\s*\(\s*(?:['\"(]|function\b|[\w$.]+\s*\()")),
+    (
+        "eval",
+        ("Function",),
+        _searcher(
+            rf"Function\s*\(\s*(?!(['\"])return\b[^'\"\n]{{0,40}}\1\s*\))"
+            rf"(?:(?:{_JS_LITERAL}\s*,\s*)*{_JS_LITERAL}(?:\s*\+\s*{_JS_LITERAL})*\s*\)|[\w$.]+\s*\()"
+        ),
+    ),
+    ("eval", ("setTimeout", "setInterval"), _searcher(r"set(?:Timeout|Interval)\s*\(\s*['\"]")),
+    ("string-array", ("_0x",), _searcher(r"_0x[0-9a-fA-F]{3}")),
+    ("string-array", ("shift",), _searcher(r"push\s*\(\s*[\w$]+\s*\.\s*shift\s*\(\s*\)\s*\)")),
+    ("string-array", ("shift",), _searcher(r"push['\"]\s*\]\s*\(\s*[\w$]+\s*\[\s*['\"]shift['\"]\s*\]\s*\(\s*\)")),
+    ("string-array", ("parseInt",), _searcher(r"parseInt\s*\(\s*[\w$]+\s*\(\s*['\"]?0x[0-9a-fA-F]+")),
+    ("split-literals", ("+",), lambda text: _glued(text, "+")),
+    ("api-brackets", ("['", '["'), _api_brackets),
+)
+# many calls with a hexadecimal index (``b(0x1a)``, ``b('0x1a')``, ``b(0x1a, 'key')``): obfuscator.io
+# string-array accessors with mangled names
+_JS_HEX_CALL: Final = re.compile(
+    r"[\w$]\(\s*(?:'0x[0-9a-fA-F]+'|\"0x[0-9a-fA-F]+\"|0x[0-9a-fA-F]+\s*(?:,\s*'[^'\n]{1,8}')?\))"
+)
+_JS_HEX_CALL_MIN: Final = 20
+_JS_CHAR_CODE_CALL: Final = re.compile(r"fromCharCode\s*\(\s*[\d(+\-]")
+_JS_CHAR_CODE_CALL_MIN: Final = 3
+
+# --- PHP obfuscation markers -----------------------------------------------------------------------
+
+_PHP_GAP: Final = r"(?:\s++|/\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/|(?://|#)[^\n\r]*+)*+"  # white space, comments
+_PHP_DECODERS: Final = (
+    "base64_decode", "gzinflate", "gzuncompress", "gzdecode", "str_rot13", "strrev", "hex2bin", "urldecode",
+    "rawurldecode", "convert_uudecode", "chr", "pack", "str_replace",
+)  # fmt: skip
+# a call whose first argument may fold: a literal, a number, a parenthesis or another call
+_PHP_FOLDABLE_CALL: Final = re.compile(
+    _PHP_GAP + r"\(" + _PHP_GAP + r"(?:@" + _PHP_GAP + r")?(?:['\"(\d\-]|[A-Za-z_]\w*" + _PHP_GAP + r"\()"
+)
+_PHP_MARKERS: Final[tuple[tuple[str, tuple[str, ...], Callable[[str], bool]], ...]] = (
+    ("escape-run", ("\\",), _searcher(rf"\\{_ESCAPE_TAIL}\\{_ESCAPE_TAIL}")),
+    ("split-literals", (".",), lambda text: _glued(text, ".")),
+)
+
+
+def _php_calls(text: str, low: str, names: tuple[str, ...]) -> bool:
+    """Does ``text`` (``low``: its lower-case form, same length) call one of ``names`` (PHP function
+    names are case-insensitive) with a first argument that may fold?"""
+    for name in names:
+        i = low.find(name)
+        while i >= 0:
+            before = low[i - 1] if i else " "
+            if not (before.isalnum() or before in "_$>:") and _PHP_FOLDABLE_CALL.match(text, i + len(name)):
+                return True
+            i = low.find(name, i + len(name))
+    return False
+
+
+# --- structure prefilter ---------------------------------------------------------------------------
+
+# Words the structure rules need one of (lower case): card data (also as a bare quoted word or an
+# attribute selector: [name*=cc], "cvv"), checkout and payment pages, personal and login data,
+# anti-analysis. Plain substrings, a superset of the rules' word lists.
+_SEMANTIC_WORDS: Final = (
+    "name", "check", "order", "mail", "pay", "cart", "tel", "zip", "city", "address", "card", "cvv", "cvc", "cvn",
+    "csc", "cc_", "cc-", "ccnum", "ccno", "'cc", '"cc', "=cc", "cid", "expir", "'exp", '"exp', "exp_", "exp-", "'pan",
+    '"pan', "secur", "verif", "credit", "debit", "account", "kartennummer", "carte", "tarjeta", "onestep",
+    "one-step", "onepage", "one-page", "one_page", "payment", "basket", "kasse", "paiement", "pago", "bestell",
+    "zahlung", "shopping", "billing", "purchase", "cashier", "opc", "phone", "mobile", "street", "postcode",
+    "post_code", "passw", "pwd", "birth", "ssn", "webdriver", "outerwidth", "outerheight", "debugger", "headless",
+    "phantom", "nightmare", "domautomation", "selenium", "$cdc_",
+    "カード", "ｶｰﾄﾞ", "セキュリティ", "有効期限", "名義", "クレジット", "決済", "注文", "購入", "お支払", "カート",
+    "メール", "電話", "住所", "パスワード", "郵便番号", "氏名",
+)  # fmt: skip
+# Sinks the structure rules look for (case-sensitive substrings).
+_SINK_WORDS: Final = (
+    "src", "location", "open", "post", "href", "append", "write", "submit", "action", "Image", "cookie", "fetch",
+    "XMLHttpRequest", "sendBeacon", "WebSocket", "RTCPeerConnection", "ajax", "createElement", "innerHTML",
+    "outerHTML", "insertAdjacentHTML", "getScript", "get(", "setItem", "Storage", "html(", "import(", "EventSource",
+    "setAttribute", "send(",
+)  # fmt: skip
+# Card, checkout and login vocabulary (lower case): evidence that decoded text is worth parsing.
+_SKIMMING_WORDS: Final = (
+    "card", "cvv", "cvc", "ccnum", "cc_num", "cc-num", "cc_cid", "cc_exp", "cc-exp", "expir", "checkout", "onestep",
+    "onepage", "one-page", "payment", "billing", "password", "passwd", "webdriver",
+    "カード", "ｶｰﾄﾞ", "セキュリティ", "有効期限", "決済", "お支払", "パスワード",
+)  # fmt: skip
+_DENSE_TOKENS: Final = ("\\x", "\\u0", "_0x", "fromCharCode", "atob")
+_DENSE_MIN: Final = 24
+_DENSE_WINDOW: Final = 1 << 20
+
+
+def _at_least(pattern: re.Pattern[str], text: str, count: int) -> bool:
+    return any(seen >= count for seen, _ in enumerate(pattern.finditer(text), start=1))
+
+
+def obfuscation_markers(text: str, language: Language) -> tuple[str, ...]:
+    """Names of the obfuscation markers in ``text`` (empty: nothing worth normalizing). Only
+    JavaScript and PHP have markers; other languages are never normalized."""
+    found: list[str] = []
+    if language is Language.JS:
+        for name, needles, check in _JS_MARKERS:
+            if name not in found and any(n in text for n in needles) and check(text):
+                found.append(name)
+        if "string-array" not in found and "0x" in text and _at_least(_JS_HEX_CALL, text, _JS_HEX_CALL_MIN):
+            found.append("string-array")
+        many_codes = "fromCharCode" in text and _at_least(_JS_CHAR_CODE_CALL, text, _JS_CHAR_CODE_CALL_MIN)
+        if "char-codes" not in found and many_codes:
+            found.append("char-codes")
+    elif language is Language.PHP:
+        low = text.lower()
+        if len(low) != len(text):  # lower() changed the length (rare letters): keep offsets exact
+            low = text.encode("ascii", "replace").decode("ascii").lower()
+        if _php_calls(text, low, _PHP_DECODERS):
+            found.append("decode-call")
+        if _php_calls(text, low, ("eval", "assert")):
+            found.append("eval")
+        found += [name for name, needles, check in _PHP_MARKERS if any(n in text for n in needles) and check(text)]
+    return tuple(found)
+
+
+def dense_obfuscation(text: str) -> bool:
+    """Escapes, ``_0x`` names, ``fromCharCode`` and ``atob`` occur often enough (24 times in the
+    first MiB) to hide card words and sinks from the word checks of :func:`structure_candidate`."""
+    total = 0
+    for token in _DENSE_TOKENS:
+        total += text.count(token, 0, _DENSE_WINDOW)
+        if total >= _DENSE_MIN:
+            return True
+    return False
+
+
+def structure_candidate(text: str) -> bool:
+    """Could the structure layer find a combination in ``text``? True when it names card, checkout,
+    personal or anti-analysis data and has a sink, or is densely obfuscated."""
+    if dense_obfuscation(text):
+        return True
+    if not any(word in text for word in _SINK_WORDS):
+        return False
+    return any(word in text for word in _SEMANTIC_WORDS) or any(word in text.lower() for word in _SEMANTIC_WORDS)
+
+
+def revealed_vocabulary(text: str, decoded: str) -> bool:
+    """Did decoding reveal card, checkout or login words: does ``decoded`` name such data more often
+    than ``text`` (case-insensitive)?"""
+    low, decoded_low = text.lower(), decoded.lower()
+    return any(decoded_low.count(word) > low.count(word) for word in _SKIMMING_WORDS if word in decoded_low)
+
+
+def structure_needs_evidence(text: str) -> bool:
+    """True when ``text`` is too large to parse without rule evidence (:data:`STRUCTURE_FREE_BYTES`)."""
+    return len(text) > STRUCTURE_FREE_BYTES
+
+
+# --- threat-intel prefilter ------------------------------------------------------------------------
+
+# characters that Python's case-insensitive [a-z] accepts beyond ASCII: the intel host patterns may
+# match them, a yara-x nocase literal does not
+_CASEFOLD_INTO_ASCII: Final = ("\u0130", "\u0131", "\u017f", "\u212a")
+_MIN_NEEDLE: Final = 3
+_INTEL_SCAN_TIMEOUT_SECONDS: Final = 10
+_intel_lock = threading.Lock()
+_intel_cache: dict[int, tuple[IntelIndex, int, yara_x.Rules | None]] = {}
+
+
+def _yara_literal(value: str) -> str:
+    """``value`` as a yara text string, every byte that is not a letter or digit escaped."""
+    return "".join(chr(b) if chr(b).isalnum() and b < 128 else f"\\x{b:02x}" for b in value.encode("utf-8"))
+
+
+def _intel_rules(intel: IntelIndex) -> yara_x.Rules | None:
+    """One yara-x rule holding every indicator's domain, URL host and path (None: an indicator is
+    too short to filter on, so every text must be looked up)."""
+    needles = set(intel.domains) | set(intel.urls) | {ind.value for ind in intel.paths}
+    if not needles or min(len(n) for n in needles) < _MIN_NEEDLE:
+        return None
+    strings = "\n".join(f'    $n{i} = "{_yara_literal(n)}" nocase' for i, n in enumerate(sorted(needles)))
+    compiler = yara_x.Compiler()
+    compiler.add_source(f"rule intel_needles {{\n  strings:\n{strings}\n  condition:\n    any of them\n}}\n")
+    return compiler.build()
+
+
+def intel_prefilter(intel: IntelIndex) -> Callable[[str], bool]:
+    """A test that is False only for texts in which ``intel.scan_text`` cannot find anything
+    (compiled once per index and size; thread-safe)."""
+    key = id(intel)
+    with _intel_lock:
+        cached = _intel_cache.get(key)
+        if cached is None or cached[0] is not intel or cached[1] != len(intel):
+            _intel_cache.clear()  # one index at a time: a feed is loaded once per run
+            cached = (intel, len(intel), _intel_rules(intel))
+            _intel_cache[key] = cached
+    rules = cached[2]
+    if rules is None:
+        return lambda text: True
+
+    def may_match(text: str) -> bool:
+        if any(char in text for char in _CASEFOLD_INTO_ASCII):
+            return True
+        scanner = yara_x.Scanner(rules)
+        scanner.set_timeout(_INTEL_SCAN_TIMEOUT_SECONDS)
+        try:
+            return bool(scanner.scan(text.encode("utf-8", "surrogatepass")).matching_rules)
+        except yara_x.TimeoutError:
+            return True
+
+    return may_match
