@@ -12,7 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from skimguard.cli import (
+    DEFAULT_CONFIG,
     ByOpt,
+    ConfigOpt,
     FailOnOpt,
     Format,
     FormatOpt,
@@ -114,17 +116,11 @@ def _read_feed(path: Path) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-ConfigOpt = Annotated[
-    Path,
-    typer.Option("--config", "-c", envvar="SKIMGUARD_CONFIG", help="Path of skimguard.yaml."),
-]
-
-
 @intel_app.command("import")
 def intel_import(
     file: Annotated[Path, typer.Argument(help="Indicator list: one domain, URL, path or hash a line, # comments.")],
     source: Annotated[str | None, typer.Option("--source", help="Name of the feed (default: the file name).")] = None,
-    config_path: ConfigOpt = Path("skimguard.yaml"),
+    config_path: ConfigOpt = DEFAULT_CONFIG,
     by: ByOpt = None,
 ) -> None:
     """Load a feed; importing the same source again replaces its indicators (a refresh)."""
@@ -146,7 +142,7 @@ def intel_import(
 
 
 @intel_app.command("list")
-def intel_list(config_path: ConfigOpt = Path("skimguard.yaml")) -> None:
+def intel_list(config_path: ConfigOpt = DEFAULT_CONFIG) -> None:
     """Imported feeds: source, indicators, last import."""
     with errors(), opened(load_config(config_path)) as store:
         rows = store.intel_sources()
