@@ -37,8 +37,6 @@ from skimguard.errors import ConfigError
 intel_app = typer.Typer(help="Threat-intelligence feeds (skimmer domains, URLs, paths, hashes).", no_args_is_help=True)
 app.add_typer(intel_app, name="intel")
 
-MAX_FEED_BYTES = 32 * 1024 * 1024
-
 
 @app.command()
 def analyze(
@@ -106,6 +104,8 @@ def analyze(
 
 
 def _read_feed(path: Path) -> str:
+    from skimguard.intel import MAX_FEED_BYTES
+
     try:
         with path.open("rb") as f:
             raw = f.read(MAX_FEED_BYTES + 1)

@@ -63,8 +63,27 @@ def test_known_good_hashes_skip_analysis() -> None:
     assert list(CodeDetector().run(ctx)) == []
 
 
+# The same shape with the request deferred by a timer: SG440 high alone, a suspicious verdict.
+DEFERRED = """(function () {
+  var form = document.getElementById("payment-form");
+  form.addEventListener("submit", function () {
+    var card = {number: form.elements.namedItem("card_number").value, cvc: form.elements.namedItem("card_cvc").value};
+    setTimeout(function () {
+      fetch("https://pay.psp.test/v1/tokens", {method: "POST", body: JSON.stringify(card)});
+    }, 10);
+  });
+})();
+"""
+
+
+def test_a_tokenizer_is_not_a_finding() -> None:
+    # ok: SG440 — direct-post tokenizers are SG445 low, a clean verdict
+    assert run(TOKENIZER) == []
+
+
 def test_a_suspicious_verdict_is_capped_at_low() -> None:
-    findings = run(TOKENIZER)
+    findings = run(DEFERRED)
+    assert [f.rule_id for f in findings] == ["SG440"]  # the test must see a suspicious verdict
     assert all(f.severity <= Severity.LOW for f in findings)
     assert {f.evidence["verdict"] for f in findings} <= {"suspicious"}
 
