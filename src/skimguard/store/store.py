@@ -318,6 +318,17 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"database error: {_first_line(exc)}") from exc
 
+    def transaction(self, *, write: bool = False) -> contextlib.AbstractContextManager[Session]:
+        """One transaction for a subsystem that keeps its queries in its own module (webroot,
+        incidents): ``with store.transaction(write=True) as s: ...``. Errors become :class:`StoreError`."""
+        return self._tx(write=write)
+
+    def audit_event(
+        self, s: Session, site: str, *, actor: str, action: str, subject: str, details: Mapping[str, Any]
+    ) -> None:
+        """Record one audit-trail entry for ``site`` inside the caller's transaction."""
+        self._audit(s, site, actor, action, subject, details)
+
     def _owner(self) -> str:
         return f"{_HOST}:{os.getpid()}:{self._token}"
 

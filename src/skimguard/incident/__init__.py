@@ -1,0 +1,1 @@
+"""Incident scoping and reporting: exposure window, affected people and cards, notices, deadlines, drafts."""
