@@ -92,6 +92,9 @@ def test_rules_are_unique_documented_and_found_by_id() -> None:
         "SG310", "SG311", "SG312",
         "SG501", "SG502", "SG503", "SG504", "SG510", "SG511",
         "SG601", "SG602", "SG603", "SG604", "SG605",
+        "SG701", "SG702", "SG703", "SG704", "SG705", "SG706", "SG707", "SG708", "SG709", "SG710",
+        "SG711", "SG712", "SG713", "SG714", "SG715",
+        "SG720", "SG721", "SG722", "SG723",
     ]  # fmt: skip
     assert [i for i in ids if i.startswith("SG4")] == code_ids
     for r in ALL_RULES:

@@ -23,6 +23,8 @@ from skimguard.detect.payment_flow import PaymentFlowDetector
 from skimguard.detect.scripts import ScriptChangeDetector
 from skimguard.models import Category, Confidence, Finding, Severity
 from skimguard.telemetry import TELEMETRY_RULES
+from skimguard.webroot.db_rules import DB_RULES
+from skimguard.webroot.rules import WEBROOT_RULES
 
 __all__ = ["ALL_RULES", "DETECTORS", "SG008", "SG009", "rule", "run_detectors", "sort_findings"]
 
@@ -71,10 +73,14 @@ DETECTORS: tuple[Detector, ...] = (
     AttributionDetector(),
 )
 
-# Every rule: the detectors' (run on captures), SG008/SG009, and the telemetry rules (SG6xx, run on
-# shoppers' reports by `skimguard telemetry check`, see skimguard.telemetry).
+# Every rule: the detectors' (run on captures), SG008/SG009, the telemetry rules (SG6xx, run on
+# shoppers' reports by `skimguard telemetry check`, see skimguard.telemetry) and the server-side
+# rules (SG7xx: `skimguard webroot scan`, `skimguard db scan`, see skimguard.webroot).
 ALL_RULES: tuple[Rule, ...] = tuple(
-    sorted((*(r for d in DETECTORS for r in d.rules), SG008, SG009, *TELEMETRY_RULES), key=lambda r: r.id)
+    sorted(
+        (*(r for d in DETECTORS for r in d.rules), SG008, SG009, *TELEMETRY_RULES, *WEBROOT_RULES, *DB_RULES),
+        key=lambda r: r.id,
+    )
 )
 _BY_ID = {r.id: r for r in ALL_RULES}
 

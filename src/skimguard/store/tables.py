@@ -439,3 +439,95 @@ class ReportActivity(Base):
     reports: Mapped[int] = mapped_column(BigInteger)
     noise: Mapped[int] = mapped_column(BigInteger)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --------------------------------------------------------------------------------------------
+# Web root integrity and malware scan (``skimguard webroot ...``)
+# --------------------------------------------------------------------------------------------
+
+
+class WebrootRoot(Base):
+    """A shop document root watched for one site: its detected platform, the settings and
+    time of its integrity baseline, and the fingerprint of the engine whose verdicts are cached
+    in :class:`WebrootFile` (verdicts of another engine version are stale). ``root_hash`` is the
+    sha256 of ``root`` (a path can be longer than a PostgreSQL b-tree index entry allows)."""
+
+    __tablename__ = "webroot_roots"
+    __table_args__ = (UniqueConstraint("site", "root_hash"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(NAME))
+    root: Mapped[str] = mapped_column(Text)
+    root_hash: Mapped[str] = mapped_column(String(SHA))
+    platforms: Mapped[list[Any]] = mapped_column(JSON)  # ["wordpress@6.4.2", "woocommerce@8.2.1"]
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)  # include/exclude globs of the baseline
+    engine: Mapped[str] = mapped_column(String(SHORT))
+    baseline_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    baseline_by: Mapped[str] = mapped_column(Text)
+    baseline_note: Mapped[str] = mapped_column(Text)
+    baseline_files: Mapped[int] = mapped_column(BigInteger)
+    last_scan_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WebrootFile(Base):
+    """One path under a web root: what the last walk saw (the stat cache: a file whose size,
+    mtime, ctime and inode are unchanged is not read again) and what the baseline recorded.
+    ``sha256`` is null when the path is gone; ``base_sha256`` is null when it is not in the
+    baseline. ``verdict`` caches the analysis of the current content ('' not analysed)."""
+
+    __tablename__ = "webroot_files"
+
+    root_id: Mapped[int] = mapped_column(BigId, ForeignKey("webroot_roots.id", ondelete="CASCADE"), primary_key=True)
+    path_hash: Mapped[str] = mapped_column(String(SHA), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))
+    size: Mapped[int] = mapped_column(BigInteger)
+    mode: Mapped[int] = mapped_column(Integer)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    gid: Mapped[int] = mapped_column(BigInteger)
+    mtime_ns: Mapped[int] = mapped_column(BigInteger)
+    ctime_ns: Mapped[int] = mapped_column(BigInteger)
+    inode: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(SHA))
+    flags: Mapped[int] = mapped_column(Integer)
+    verdict: Mapped[str] = mapped_column(String(16))
+    analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the engine's hits when not clean
+    base_kind: Mapped[str | None] = mapped_column(String(16))
+    base_size: Mapped[int | None] = mapped_column(BigInteger)
+    base_mode: Mapped[int | None] = mapped_column(Integer)
+    base_uid: Mapped[int | None] = mapped_column(BigInteger)
+    base_gid: Mapped[int | None] = mapped_column(BigInteger)
+    base_mtime_ns: Mapped[int | None] = mapped_column(BigInteger)
+    base_sha256: Mapped[str | None] = mapped_column(String(SHA))
+
+
+class WebrootRelease(Base):
+    """A platform release whose files were hashed (``skimguard webroot known-good build``):
+    its files are known good, and a file at one of its paths with another hash is a modified
+    core file. ``prefix`` is where the release sits in a web root (a plugin's folder)."""
+
+    __tablename__ = "webroot_releases"
+    __table_args__ = (UniqueConstraint("platform", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    platform: Mapped[str] = mapped_column(String(SHORT))
+    version: Mapped[str] = mapped_column(String(SHORT))
+    prefix: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    source_sha256: Mapped[str] = mapped_column(String(SHA))
+    files: Mapped[int] = mapped_column(BigInteger)
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    built_by: Mapped[str] = mapped_column(Text)
+
+
+class WebrootReleaseFile(Base):
+    """One file of a release: its path in the web root (with the release's prefix) and sha256."""
+
+    __tablename__ = "webroot_release_files"
+
+    release_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("webroot_releases.id", ondelete="CASCADE"), primary_key=True
+    )
+    path_hash: Mapped[str] = mapped_column(String(SHA), primary_key=True)
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(SHA))

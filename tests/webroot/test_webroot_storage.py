@@ -1,0 +1,128 @@
+"""The web-root tables on SQLite and (with $SKIMGUARD_TEST_POSTGRES_URL) PostgreSQL: roots,
+the baseline and stat cache, releases, resolving a root's findings; and the migration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from webroot_samples import WEBSHELL
+
+from skimguard.config import load_config
+from skimguard.store import Store, migrate
+from skimguard.webroot import runner, storage
+from skimguard.webroot.scan import page_of
+from skimguard.webroot.storage import FileRow
+
+AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def row(path: str, sha: str = "a" * 64, **kw: object) -> FileRow:
+    values: dict[str, object] = {
+        "path": path, "kind": "file", "size": 3, "mode": 0o644, "uid": 33, "gid": 33, "mtime_ns": 1, "ctime_ns": 2,
+        "inode": 3, "sha256": sha, "flags": 0, "verdict": "clean",
+    }  # fmt: skip
+    values.update(kw)
+    return FileRow(**values)  # type: ignore[arg-type]
+
+
+def test_rows_baseline_and_stat_cache(any_db: str) -> None:
+    with Store.open(any_db) as store:
+        root = storage.ensure_root(store, "shop", "/var/www/shop")
+        assert storage.ensure_root(store, "shop", "/var/www/shop") == root  # found again, not duplicated
+        long_path = "a/" * 1500 + "x.php"  # longer than a b-tree index entry allows: keyed by hash
+        based = [row("index.php")._replace(base_kind="file", base_size=3, base_mode=0o644, base_uid=33,
+                                           base_gid=33, base_mtime_ns=1, base_sha256="a" * 64),
+                 row(long_path, inode=2**63 - 1)]  # fmt: skip
+        files = storage.save_baseline(
+            store, root, rows=based, settings={"include": [], "exclude": ["*.bak"]}, engine="e1",
+            platforms=["wordpress@6.5.2"], actor="tester", note="after deploy", at=AT,
+        )  # fmt: skip
+        assert files == 1
+        again = storage.find_root(store, "shop", "/var/www/shop")
+        assert again is not None and again.baseline_at == AT and again.baseline_files == 1
+        assert again.settings == {"include": [], "exclude": ["*.bak"]} and again.platforms == ("wordpress@6.5.2",)
+        loaded = storage.load_files(store, root.id)
+        assert loaded == {"index.php": based[0], long_path: based[1]}
+        # a scan: index.php changed (the baseline columns stay), the long one is gone, a new one
+        # has a cached analysis
+        analysis = {"verdict": "suspicious", "hits": []}
+        storage.save_scan_state(
+            store, root.id, changed=[row("index.php", "b" * 64, size=4), row("new.php", verdict="suspicious",
+                                                                               analysis=analysis)],
+            gone=[long_path], engine="e2", platforms=["wordpress@6.5.2"], at=AT,
+        )  # fmt: skip
+        loaded = storage.load_files(store, root.id)
+        assert set(loaded) == {"index.php", "new.php"}
+        assert (loaded["index.php"].sha256, loaded["index.php"].size, loaded["index.php"].base_sha256) == (
+            "b" * 64, 4, "a" * 64,
+        )  # fmt: skip
+        assert loaded["new.php"].analysis == analysis and loaded["new.php"].base_sha256 is None
+        storage.save_scan_state(store, root.id, changed=[], gone=["index.php"], engine="e2", platforms=[], at=AT)
+        gone = storage.load_files(store, root.id)["index.php"]
+        assert gone.sha256 is None and gone.base_sha256 == "a" * 64  # still in the baseline: reported deleted
+        assert [a.action for a in store.audit("shop")] == ["webroot-baseline"]
+
+
+def test_releases_replace_and_resolve(any_db: str) -> None:
+    with Store.open(any_db) as store:
+        files = [("wp-content/plugins/woocommerce/woocommerce.php", "c" * 64), ("x.js", "d" * 64)]
+        first = storage.save_release(
+            store,
+            platform="woocommerce",
+            version="8.9.0",
+            prefix="wp-content/plugins/woocommerce",
+            source="woo.zip",
+            source_sha256="e" * 64,
+            files=files,
+            actor="t",
+            at=AT,
+        )
+        assert first.label == "woocommerce@8.9.0" and first.files == 2
+        second = storage.save_release(store, platform="woocommerce", version="8.9.0", prefix="p", source="woo2.zip",
+                                      source_sha256="f" * 64, files=files[:1], actor="t", at=AT)  # fmt: skip
+        assert [r.source for r in storage.releases(store)] == ["woo2.zip"]
+        assert storage.release_files(store, second.id) == dict(files[:1])
+        assert storage.releases(store, "wordpress") == []
+
+
+def test_full_cycle_on_the_database(any_db: str, tmp_path: Path, shop: Callable[[str], Path]) -> None:
+    config_path = tmp_path / "pg.yaml"
+    config_path.write_text(
+        "version: 1\n"
+        f"database: '{any_db}'\n"
+        "sites:\n  - name: shop\n    base_url: https://shop.test/\n    journeys:\n"
+        "      - name: home\n        steps:\n          - goto: /\n"
+        "alerts:\n  sinks: []\n",
+        encoding="utf-8",
+    )
+    config = load_config(config_path)
+    root = shop("woocommerce")
+    with Store.open(any_db) as store:
+        runner.baseline(store, "shop", root, actor="tester")
+        (root / "wp-content/uploads/2024/05/cache.php").write_text(WEBSHELL)
+        first = runner.record(config, store, runner.scan(store, "shop", root), alert=False)
+        assert {f.rule_id for f in first.findings} == {"SG701", "SG707"} and first.scan_id
+        (root / "wp-content/uploads/2024/05/cache.php").unlink()
+        cleaned = runner.record(config, store, runner.scan(store, "shop", root), alert=False)
+        assert cleaned.resolved == 2
+        assert [s for s in store.findings("shop") if s.finding.page == page_of(str(root))] == []
+        scan = store.scan(cleaned.scan_id or "")
+        assert scan is not None and scan.status == "failed"
+
+
+def test_migration_up_and_down(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    Store.open(url).close()
+    engine = sa.create_engine(url)
+    webroot = {"webroot_roots", "webroot_files", "webroot_releases", "webroot_release_files"}
+    assert webroot <= set(sa.inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        migrate.downgrade(conn, "0004")
+    assert not webroot & set(sa.inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        migrate.upgrade(conn)
+    assert webroot <= set(sa.inspect(engine).get_table_names())
+    engine.dispose()
