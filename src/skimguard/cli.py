@@ -281,15 +281,28 @@ def scans(
     config_path: ConfigOpt = DEFAULT_CONFIG,
     site: Annotated[str | None, typer.Option("--site", "-s")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    format: FormatOpt = Format.table,
 ) -> None:
-    """Recent scans of every site (or one)."""
+    """Recent scans of every site (or one); telemetry checks show as kind `telemetry`."""
+    from skimguard.telemetry import scan_kind
+
     with errors():
         config = load_config(config_path)
         with opened(config) as store:
             rows = store.scans(site, limit=limit)
-    table = Table("scan", "site", "started (UTC)", "status")
+    if format is Format.json:
+        listed = [
+            {"scan_id": r.id, "kind": scan_kind(r.id), "site": r.site, "started_at": r.started_at.isoformat(),
+             "finished_at": r.finished_at.isoformat() if r.finished_at else None, "status": r.status}
+            for r in rows
+        ]  # fmt: skip
+        emit(dumps({"schema": "skimguard.scans/1", "scans": listed}), None)
+        return
+    table = Table("scan", "kind", "site", "started (UTC)", "status")
     for r in rows:
-        table.add_row(r.id, escape(r.site), f"{r.started_at:%Y-%m-%d %H:%M:%S}", r.status)
+        kind = scan_kind(r.id)  # a telemetry check's "failed" only keeps it out of the scan logic
+        status = r.status if kind == "scan" else "-"
+        table.add_row(r.id, kind, escape(r.site), f"{r.started_at:%Y-%m-%d %H:%M:%S}", status)
     out.print(table)
 
 
@@ -347,4 +360,14 @@ def main() -> None:
 
 
 # The command groups live in their own module; importing it registers them on `app`.
-from skimguard import cli_analyze, cli_groups, cli_knowngood, cli_policy, cli_serve, cli_telemetry  # noqa: E402, F401
+from skimguard import (  # noqa: E402, F401
+    cli_analyze,
+    cli_db,
+    cli_groups,
+    cli_incident,
+    cli_knowngood,
+    cli_policy,
+    cli_serve,
+    cli_telemetry,
+    cli_webroot,
+)

@@ -363,11 +363,51 @@ class Alerts(_Strict):
 # --------------------------------------------------------------------------------------------
 
 
+class Deadlines(_Strict):
+    """The regulatory clocks ``skimguard incident status`` shows (defaults: Japan's APPI as the
+    founding incidents met it). Days are calendar days in the shop's zone."""
+
+    preliminary_target_days: tuple[int, int] = (3, 5)  # "promptly": aim for day 3, due by day 5
+    final_days: int = Field(default=30, ge=1, le=3650)
+    final_days_wrongful_purpose: int = Field(default=60, ge=1, le=3650)  # skimming is an attack
+    people_threshold: int = Field(default=1000, ge=0)  # reportable on its own above this many people
+    known_day_is_day_one: bool = True
+    notice_days: int | None = Field(default=None, ge=1, le=3650)  # None: "promptly", no fixed day
+
+    @field_validator("preliminary_target_days")
+    @classmethod
+    def _ordered(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if not 0 < value[0] <= value[1]:
+            raise ValueError("must be [from, to] with 0 < from <= to")
+        return value
+
+
+class IncidentSettings(_Strict):
+    """Facts about the shop the incident drafts need, and the deadlines."""
+
+    zone: str = Field(default="Asia/Tokyo", max_length=64)  # how times are shown and days counted
+    operator: str | None = Field(default=None, max_length=200)  # the company running the shop
+    shop_name: str | None = Field(default=None, max_length=200)
+    deadlines: Deadlines = Field(default_factory=Deadlines)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Tokyo)") from None
+        return value
+
+
 class Config(_Strict):
     version: Literal[1] = 1
     database: str | None = None  # SQLAlchemy URL; default: sqlite file beside the config
     sites: list[Site] = Field(min_length=1)
     alerts: Alerts = Field(default_factory=Alerts)
+    incident: IncidentSettings = Field(default_factory=IncidentSettings)
     path: Path | None = Field(default=None, exclude=True)
 
     @field_validator("sites")

@@ -442,6 +442,104 @@ class ReportActivity(Base):
 
 
 # --------------------------------------------------------------------------------------------
+# Incidents (``skimguard incident ...``)
+# --------------------------------------------------------------------------------------------
+
+
+class Incident(Base):
+    """A breach being scoped: the findings it groups, when the shop learned of it (``known_at``
+    starts the regulatory clocks) and the zone its documents are shown in."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index(None, "site"),)
+
+    id: Mapped[str] = mapped_column(String(SHORT), primary_key=True)
+    site: Mapped[str] = mapped_column(String(NAME))
+    title: Mapped[str] = mapped_column(Text)
+    known_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    zone: Mapped[str] = mapped_column(String(SHORT))
+    status: Mapped[str] = mapped_column(String(SHORT))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_by: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)  # shop facts for the drafts (desk, cause, ...)
+
+
+class IncidentFinding(Base):
+    """A finding grouped into an incident, under the skimmer variant it belongs to."""
+
+    __tablename__ = "incident_findings"
+
+    incident_id: Mapped[str] = mapped_column(
+        String(SHORT), ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    fingerprint: Mapped[str] = mapped_column(String(SHA), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(NAME))
+
+
+class IncidentEvidence(Base):
+    """A refinement of an exposure window edge (file mtime, first attacker request, a time the
+    user gives), kept with its source: the window is recomputed from these and the scan history."""
+
+    __tablename__ = "incident_evidence"
+    __table_args__ = (Index(None, "incident_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(String(SHORT), ForeignKey("incidents.id", ondelete="CASCADE"))
+    variant: Mapped[str] = mapped_column(String(NAME))
+    page: Mapped[str] = mapped_column(Text)
+    edge: Mapped[str] = mapped_column(String(SHORT))
+    kind: Mapped[str] = mapped_column(String(SHORT))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(Text)
+    forced: Mapped[bool] = mapped_column(Boolean)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str] = mapped_column(Text)
+
+
+class IncidentScope(Base):
+    """The last scoping result of an incident: counts, the identifiers they rest on, windows."""
+
+    __tablename__ = "incident_scopes"
+
+    incident_id: Mapped[str] = mapped_column(
+        String(SHORT), ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class IncidentPerson(Base):
+    """One affected person of the last scoping, with what is needed to tell them, and nothing more."""
+
+    __tablename__ = "incident_people"
+
+    incident_id: Mapped[str] = mapped_column(
+        String(SHORT), ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    person: Mapped[str] = mapped_column(String(NAME), primary_key=True)
+    basis: Mapped[str] = mapped_column(String(SHORT))
+    channel: Mapped[str] = mapped_column(String(SHORT))
+    contact: Mapped[dict[str, Any]] = mapped_column(JSON)
+    exposure: Mapped[dict[str, Any]] = mapped_column(JSON)  # card payments, sessions, registrations, cards
+
+
+class IncidentNotice(Base):
+    """A notice sent (or tried) to one person: date, channel, result."""
+
+    __tablename__ = "incident_notices"
+    __table_args__ = (Index(None, "incident_id", "person"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(String(SHORT), ForeignKey("incidents.id", ondelete="CASCADE"))
+    person: Mapped[str] = mapped_column(String(NAME))
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    channel: Mapped[str] = mapped_column(String(SHORT))
+    result: Mapped[str] = mapped_column(String(SHORT))
+    note: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(Text)
+
+
+# --------------------------------------------------------------------------------------------
 # Web root integrity and malware scan (``skimguard webroot ...``)
 # --------------------------------------------------------------------------------------------
 
