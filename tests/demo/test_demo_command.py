@@ -22,6 +22,10 @@ def test_demo_tells_the_story_and_catches_the_attack(tmp_path: Path) -> None:
     assert "odd page transition" in text  # the incident's story is told in full, not cut off
     assert "fake-payment-form │ yes" in text and "SG501" in text and "SG306" in text
     assert (tmp_path / "skimguard.db").exists() and (tmp_path / "skimguard.yaml").exists()
+    # the breach scoped: window from the scans, 4 card payments by 3 people, the drafts written
+    assert "The breach, scoped" in text and "people / cards" in text
+    assert "│ 3 / 3 " in text
+    assert (tmp_path / "drafts" / "public-notice.ja.md").exists()
 
 
 def test_demo_rejects_an_unknown_scenario() -> None:
