@@ -22,7 +22,12 @@ CSP = (
     "script-src 'report-sample' 'report-sha256' http://shop.test/static/app.js "
     "https://cdn.vendor.test/form-assist/v1/assist.js; connect-src 'self' http://pay.psp.test; "
     "img-src 'self' data:; frame-src http://pay.psp.test; form-action 'self' http://pay.psp.test; "
-    "object-src 'none'; base-uri 'self'; report-uri {endpoint}; report-to skimguard"
+    "object-src 'none'; base-uri 'self'; report-uri {endpoint}"
+)  # an http site: no report-to (Chromium would then send nothing at all, not even to report-uri)
+NO_REPORT_TO = (
+    "no report-to, since a browser that knows report-to ignores report-uri and Chromium delivers report-to only "
+    "from https pages to https endpoints (else it sends nothing at all); reports go through report-uri alone, "
+    "without 'report-sha256' hash reports and Integrity-Policy reports"
 )
 
 
@@ -48,7 +53,7 @@ def one_error_line(result: Result) -> str:
     return lines[0]
 
 
-def write_config(tmp_path: Path, *, sites: tuple[str, ...] = ("shop",)) -> Path:
+def write_config(tmp_path: Path, *, sites: tuple[str, ...] = ("shop",), base_url: str = "http://shop.test/") -> Path:
     cfg = tmp_path / "skimguard.yaml"
     data = {
         "version": 1,
@@ -56,7 +61,7 @@ def write_config(tmp_path: Path, *, sites: tuple[str, ...] = ("shop",)) -> Path:
         "sites": [
             {
                 "name": name,
-                "base_url": "http://shop.test/",
+                "base_url": base_url,
                 "payment_hosts": ["pay.psp.test"],
                 "journeys": [{"name": "checkout", "steps": [{"goto": "/cart", "page": "cart"}]}],
             }
@@ -91,8 +96,14 @@ def fill_store(cfg: Path, *, baseline: bool = True, approve_vendor: bool = True)
         )
         if approve_vendor:
             store.add_decision(
-                "shop", MatchType.URL, script_url_key(VENDOR_URL), "form assist", "ec-team", "alice",
-                ChangeRule.REVIEW, None,
+                "shop",
+                MatchType.URL,
+                script_url_key(VENDOR_URL),
+                "form assist",
+                "ec-team",
+                "alice",
+                ChangeRule.REVIEW,
+                None,
             )
 
 
@@ -109,14 +120,17 @@ def test_enforce_prints_the_headers_and_the_sri_tags(cfg: Path) -> None:
     url = endpoint(cfg)
     assert result.stdout.splitlines() == [
         "# skimguard csp: site shop, mode enforce",
-        f'Reporting-Endpoints: skimguard="{url}"',
         "Content-Security-Policy: " + CSP.format(endpoint=url),
-        "Integrity-Policy: blocked-destinations=(script), endpoints=(skimguard)",
+        "Integrity-Policy: blocked-destinations=(script)",
         "",
         "# Subresource Integrity: give each approved external script these attributes",
         f'# <script src="{APP_URL}" integrity="{sri(APP_JS)}" crossorigin="anonymous"></script>',
         f'# <script src="{VENDOR_URL}" integrity="{sri(VENDOR_JS)}" crossorigin="anonymous"></script>'
         "  (needs Access-Control-Allow-Origin)",
+        "",
+        "# Notes",
+        f"# - the report endpoint {url} is not https: {NO_REPORT_TO} (serve the collector and the site over https "
+        "to get them)",
     ]
     assert result.stderr == ""
 
@@ -132,19 +146,23 @@ def test_report_only_json_with_an_endpoint_and_an_output_file(cfg: Path, tmp_pat
     url = endpoint(cfg, "https://collector.example/r/{key}")
     assert data["schema"] == "skimguard.csp/1"
     assert (data["site"], data["mode"], data["endpoint"]) == ("shop", "report-only", url)
-    assert data["headers"] == {
-        "Reporting-Endpoints": f'skimguard="{url}"',
-        "Content-Security-Policy-Report-Only": CSP.format(endpoint=url),
-        "Integrity-Policy-Report-Only": "blocked-destinations=(script), endpoints=(skimguard)",
-    }
+    assert data["headers"] == {"Content-Security-Policy-Report-Only": CSP.format(endpoint=url)}
     assert data["sri"] == [
         {"url": APP_URL, "integrity": sri(APP_JS), "cross_origin": False},
         {"url": VENDOR_URL, "integrity": sri(VENDOR_JS), "cross_origin": True},
     ]
-    assert data["notes"] == []
+    assert data["notes"] == [
+        f"the site http://shop.test/ is not https: {NO_REPORT_TO} (serve the site over https to get them)"
+    ]
     assert list(data["directives"]) == [
-        "script-src", "connect-src", "img-src", "frame-src", "form-action", "object-src", "base-uri", "report-uri",
-        "report-to",
+        "script-src",
+        "connect-src",
+        "img-src",
+        "frame-src",
+        "form-action",
+        "object-src",
+        "base-uri",
+        "report-uri",
     ]
 
 
@@ -161,14 +179,17 @@ def test_unapproved_scripts_and_a_missing_baseline_become_notes(tmp_path: Path) 
         "(see `skimguard inventory list --unapproved`)",
         "no accepted baseline: connect-src, img-src, frame-src and form-action are left out (accept one with "
         "`skimguard baseline accept`)",
+        f"the report endpoint {endpoint(cfg)} is not https: {NO_REPORT_TO} (serve the collector and the site over "
+        "https to get them)",
     ]
 
 
 def test_discovery_needs_no_inventory(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path)
-    result = run("csp", "-c", str(cfg), "--mode", "discovery")
+    cfg = write_config(tmp_path, base_url="https://shop.test/")
+    template = "https://collector.example/r/{site}"
+    result = run("csp", "-c", str(cfg), "--mode", "discovery", "--endpoint", template)
     assert result.exit_code == 0, (result.stdout, result.stderr)
-    url = endpoint(cfg)  # discovery needs the database only for the site's collector key
+    url = endpoint(cfg, "https://collector.example/r/{key}")  # the database is needed only for the site's key
     assert result.stdout.splitlines()[:3] == [
         "# skimguard csp: site shop, mode discovery",
         f'Reporting-Endpoints: skimguard="{url}"',
@@ -177,6 +198,14 @@ def test_discovery_needs_no_inventory(tmp_path: Path) -> None:
         f"report-uri {url}; report-to skimguard",
     ]
     assert len(url.rsplit("/", 1)[1]) >= 24 and "shop" not in url
+    # the default endpoint is plain http: report-uri only
+    plain = run("csp", "-c", str(cfg), "--mode", "discovery")
+    assert plain.exit_code == 0, (plain.stdout, plain.stderr)
+    assert plain.stdout.splitlines()[1] == (
+        "Content-Security-Policy-Report-Only: default-src 'none'; script-src 'none' 'report-sample' "
+        "'report-sha256'; connect-src 'none'; img-src 'none'; frame-src 'none'; form-action 'none'; "
+        f"report-uri {endpoint(cfg)}"
+    )
 
 
 def test_errors_are_one_line_with_a_hint(tmp_path: Path, cfg: Path) -> None:

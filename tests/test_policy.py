@@ -12,6 +12,7 @@ from dataclasses import replace
 import pytest
 
 from skimguard.baseline.snapshot import snapshot_from_captures
+from skimguard.config import Site
 from skimguard.models import (
     Capture,
     ChangeRule,
@@ -34,6 +35,7 @@ from skimguard.policy import (
     endpoint_for,
     hash_source,
     host_source,
+    reporting_api_usable,
     sri_integrity,
     url_source,
 )
@@ -124,11 +126,21 @@ def policy_for(
 
 
 DEFAULT_DECISIONS = [make_decision(APP_KEY, id=1), make_decision(VENDOR_KEY, id=2)]
+# The default site is http and the default endpoint too: no report-to (Chromium would send nothing).
 DEFAULT_CSP = (
     "script-src 'report-sample' 'report-sha256' http://shop.test/static/app.js "
     "https://cdn.vendor.test/form-assist/v1/assist.js; connect-src 'self' http://pay.psp.test; "
     "img-src 'self' data:; frame-src http://pay.psp.test; form-action 'self' http://pay.psp.test; "
-    "object-src 'none'; base-uri 'self'; report-uri http://127.0.0.1:8787/r/shop; report-to skimguard"
+    "object-src 'none'; base-uri 'self'; report-uri http://127.0.0.1:8787/r/shop"
+)
+NO_REPORT_TO_WHY = (
+    ": no report-to, since a browser that knows report-to ignores report-uri and Chromium delivers report-to only "
+    "from https pages to https endpoints (else it sends nothing at all); reports go through report-uri alone, "
+    "without 'report-sha256' hash reports and Integrity-Policy reports"
+)
+NO_REPORT_TO = (
+    f"the report endpoint {ENDPOINT} is not https{NO_REPORT_TO_WHY} (serve the collector and the site over https "
+    "to get them)"
 )
 
 
@@ -159,7 +171,11 @@ def test_hash_and_sri_values_are_the_standard_encodings() -> None:
             "https://cdn.x.test",
             "https://cdn.x.test/a%3Bscript-src%20*%2Cb%20%27unsafe-inline%27.js",
         ),
-        ("https://cdn.x.test/%e6%97%a5/%zz/日.js", "https://cdn.x.test", "https://cdn.x.test/%E6%97%A5/%25zz/%E6%97%A5.js"),
+        (
+            "https://cdn.x.test/%e6%97%a5/%zz/日.js",
+            "https://cdn.x.test",
+            "https://cdn.x.test/%E6%97%A5/%25zz/%E6%97%A5.js",
+        ),
         ("https://bücher.test/x.js", "https://xn--bcher-kva.test", "https://xn--bcher-kva.test/x.js"),
         ("http://[::1]:8080/x.js", None, None),  # CSP has no syntax for IPv6 literals
         ("http://bad_host.test/x.js", None, None),
@@ -178,9 +194,17 @@ def test_sources_are_rebuilt_from_parsed_parts(url: str, host: str | None, path:
 def test_endpoint_is_checked_before_it_goes_into_a_header() -> None:
     assert endpoint_for("shop") == ENDPOINT
     assert endpoint_for("shop", "https://c.example/r/{site}?k=1") == "https://c.example/r/shop?k=1"
-    for bad in ("ftp://c.example/r", "https://c.example/r x", 'https://c.example/"', "https://c.example/a;b",
-                "https://c.example/a,b", "https://c.example/\r\nX: y", "https://c.example/日", "/relative",
-                "https://c.example:99999/"):
+    for bad in (
+        "ftp://c.example/r",
+        "https://c.example/r x",
+        'https://c.example/"',
+        "https://c.example/a;b",
+        "https://c.example/a,b",
+        "https://c.example/\r\nX: y",
+        "https://c.example/日",
+        "/relative",
+        "https://c.example:99999/",
+    ):
         with pytest.raises(PolicyError):
             endpoint_for("shop", bad)
 
@@ -193,9 +217,8 @@ def test_endpoint_is_checked_before_it_goes_into_a_header() -> None:
 def test_enforce_policy_of_the_default_shop() -> None:
     policy = policy_for(make_capture(), DEFAULT_DECISIONS)
     assert policy.headers == (
-        ("Reporting-Endpoints", 'skimguard="http://127.0.0.1:8787/r/shop"'),
         ("Content-Security-Policy", DEFAULT_CSP),
-        ("Integrity-Policy", "blocked-destinations=(script), endpoints=(skimguard)"),
+        ("Integrity-Policy", "blocked-destinations=(script)"),  # it blocks; reports could not be delivered
     )
     assert policy.csp == DEFAULT_CSP
     assert policy.sri == (
@@ -205,20 +228,53 @@ def test_enforce_policy_of_the_default_shop() -> None:
     # crossorigin even on the own origin: integrity is checked (and Integrity-Policy passes) only in CORS mode
     assert policy.sri[0].tag == f'<script src="{APP_URL}" integrity="{sri(APP_JS)}" crossorigin="anonymous"></script>'
     assert policy.sri[1].attributes == f'integrity="{sri(VENDOR_JS)}" crossorigin="anonymous"'
-    assert policy.notes == ()
+    assert policy.notes == (NO_REPORT_TO,)
     assert (policy.site, policy.mode, policy.endpoint) == ("shop", PolicyMode.ENFORCE, ENDPOINT)
+
+
+def test_report_to_only_from_an_https_site_to_an_https_endpoint() -> None:
+    capture = make_capture()
+    secure_site = make_site(base_url="https://shop.test/")
+    snapshot = snapshot_from_captures("shop", [capture])
+    endpoint = "https://collector.example/r/shop"
+
+    def build(site: Site, url: str, mode: PolicyMode = PolicyMode.ENFORCE) -> Policy:
+        return build_policy(
+            site, snapshot, inventory_of(capture), DEFAULT_DECISIONS, capture.bodies.get, mode=mode, endpoint_url=url
+        )
+
+    policy = build(secure_site, endpoint)
+    assert [name for name, _ in policy.headers] == [
+        "Reporting-Endpoints",
+        "Content-Security-Policy",
+        "Integrity-Policy",
+    ]
+    assert policy.header("Reporting-Endpoints") == f'skimguard="{endpoint}"'
+    assert policy.csp.endswith(f"; report-uri {endpoint}; report-to skimguard")
+    assert policy.header("Integrity-Policy") == "blocked-destinations=(script), endpoints=(skimguard)"
+    assert policy.notes == ()
+    report_only = build(secure_site, endpoint, PolicyMode.REPORT_ONLY)
+    assert report_only.header("Integrity-Policy-Report-Only") == "blocked-destinations=(script), endpoints=(skimguard)"
+    # an http site, or an https site with an http endpoint (even on loopback): report-uri only
+    http_site = build(make_site(), endpoint, PolicyMode.REPORT_ONLY)
+    assert [name for name, _ in http_site.headers] == ["Content-Security-Policy-Report-Only"]
+    assert http_site.csp.endswith(f"; report-uri {endpoint}")
+    assert http_site.notes == (
+        f"the site http://shop.test/ is not https{NO_REPORT_TO_WHY} (serve the site over https to get them)",
+    )
+    loopback = build(secure_site, ENDPOINT, PolicyMode.REPORT_ONLY)
+    assert "report-to" not in loopback.csp and loopback.header("Reporting-Endpoints") is None
+    assert loopback.notes == (NO_REPORT_TO,)
+    assert reporting_api_usable(endpoint) and not reporting_api_usable(ENDPOINT)
+    assert not reporting_api_usable(endpoint, "http://shop.test/") and reporting_api_usable(endpoint, "HTTPS://x/")
 
 
 def test_report_only_uses_the_report_only_headers_with_the_same_policy() -> None:
     policy = policy_for(make_capture(), DEFAULT_DECISIONS, mode=PolicyMode.REPORT_ONLY)
-    assert [name for name, _ in policy.headers] == [
-        "Reporting-Endpoints",
-        "Content-Security-Policy-Report-Only",
-        "Integrity-Policy-Report-Only",
-    ]
+    # Integrity-Policy-Report-Only would only report, and reports cannot be delivered here: left out
+    assert [name for name, _ in policy.headers] == ["Content-Security-Policy-Report-Only"]
     assert policy.header("content-security-policy-report-only") == DEFAULT_CSP
     assert policy.header("Content-Security-Policy") is None
-    assert policy.header("Integrity-Policy-Report-Only") == "blocked-destinations=(script), endpoints=(skimguard)"
 
 
 def test_output_is_deterministic_whatever_the_input_order() -> None:
@@ -248,6 +304,7 @@ def test_unapproved_and_revoked_scripts_are_not_allowed() -> None:
     assert policy.notes == (
         "1 script(s) in the inventory are not approved and are not allowed by this policy "
         "(see `skimguard inventory list --unapproved`)",
+        NO_REPORT_TO,
     )
     assert [e.url for e in policy.sri] == [APP_URL]
     assert policy.header("Integrity-Policy") is not None  # every allowed external script has its SRI
@@ -257,8 +314,9 @@ def test_nothing_approved_allows_no_script() -> None:
     policy = policy_for(make_capture(), [])
     assert policy.sources("script-src") == ("'none'", "'report-sample'", "'report-sha256'")
     assert policy.sri == ()
-    assert policy.notes[-1] == (
-        "no approved script: script-src allows none (approve scripts with `skimguard inventory approve`)"
+    assert policy.notes[-2:] == (
+        "no approved script: script-src allows none (approve scripts with `skimguard inventory approve`)",
+        NO_REPORT_TO,
     )
 
 
@@ -274,9 +332,10 @@ def test_a_pinned_url_that_changed_is_unapproved_and_review_keeps_the_url_withou
     assert policy.notes == (
         f"approved script {VENDOR_URL} changed and awaits review: no SRI until the new bytes are approved",
         "1 approved external script(s) have no SRI: Integrity-Policy stays report-only (enforcing it would block them)",
+        NO_REPORT_TO,
     )
     assert policy.header("Integrity-Policy") is None
-    assert policy.header("Integrity-Policy-Report-Only") is not None
+    assert policy.header("Integrity-Policy-Report-Only") is None  # report-only, and no report-to to report to
 
 
 def test_allow_rule_means_no_sri_but_a_hash_decision_gets_one() -> None:
@@ -285,6 +344,7 @@ def test_allow_rule_means_no_sri_but_a_hash_decision_gets_one() -> None:
     assert [e.url for e in policy.sri] == [APP_URL]
     assert policy.notes == (
         f"approved script {VENDOR_URL} may change freely (--on-change allow): no SRI, it would break on update",
+        NO_REPORT_TO,
     )
     by_hash = make_decision(sha256_hex(VENDOR_JS.encode()), match=MatchType.HASH, id=3)
     policy = policy_for(make_capture(), [DEFAULT_DECISIONS[0], by_hash])
@@ -300,8 +360,9 @@ def test_unknown_body_means_no_sri_and_integrity_policy_stays_report_only() -> N
     assert policy.notes == (
         f"approved script {VENDOR_URL}: its bytes are not in the store, so no SRI (scan the site again)",
         "1 approved external script(s) have no SRI: Integrity-Policy stays report-only (enforcing it would block them)",
+        NO_REPORT_TO,
     )
-    assert [n for n, _ in policy.headers][1:] == ["Content-Security-Policy", "Integrity-Policy-Report-Only"]
+    assert [n for n, _ in policy.headers] == ["Content-Security-Policy"]
     # bytes that do not hash to the inventory's sha256 are not trusted for SRI either
     lying = {sha256_hex(APP_JS.encode()): APP_JS.encode(), sha256_hex(VENDOR_JS.encode()): b"other bytes"}
     assert [e.url for e in policy_for(capture, DEFAULT_DECISIONS, bodies=lying).sri] == [APP_URL]
@@ -315,6 +376,7 @@ def test_pattern_approval_lists_the_urls_seen_and_says_so() -> None:
         "pattern 'https://cdn.vendor.test/form-assist/*' approves 1 script(s): CSP cannot express URL globs (only "
         "a host wildcard and a path prefix), so script-src lists the URLs seen; other URLs the pattern allows are "
         "blocked until you run `skimguard csp` again",
+        NO_REPORT_TO,
     )
 
 
@@ -358,6 +420,7 @@ def test_dynamic_code_never_gets_unsafe_eval_silently() -> None:
         "1 approved dynamic script(s): their hash allows script text inserted by another script, but code run by "
         "eval, new Function or setTimeout with a string needs 'unsafe-eval', which is left out (add it with "
         "--allow-eval if the report shows eval violations)",
+        NO_REPORT_TO,
     )
     allowed = policy_for(capture, approve_all(capture), allow_eval=True)
     assert allowed.sources("script-src")[:3] == ("'report-sample'", "'report-sha256'", "'unsafe-eval'")
@@ -381,6 +444,7 @@ def test_scripts_of_payment_provider_frames_are_left_to_their_own_csp() -> None:
     assert policy.notes == (
         "2 approved script(s) run only in documents of other hosts (payment provider frames or pages): their own "
         "CSP applies, so they are not listed",
+        NO_REPORT_TO,
     )
     # without a baseline, inline code still shows its frame's origin; external scripts cannot be placed
     bare = policy_for(capture, approve_all(capture), baseline=False)
@@ -453,7 +517,6 @@ def test_destinations_become_connect_img_frame_and_form_sources() -> None:
         "object-src": ("'none'",),
         "base-uri": ("'self'",),
         "report-uri": (ENDPOINT,),
-        "report-to": ("skimguard",),
     }
     assert policy.notes == (  # hosts in sorted order, then the forms
         "destination ::1 cannot be named by a CSP source: left out",
@@ -463,6 +526,7 @@ def test_destinations_become_connect_img_frame_and_form_sources() -> None:
         "other data (the canary scan can)",
         "card form 'form#fake-form' on 'payment' posts to collect.evil.test, which is not a payment host: left out "
         "of form-action (card data goes only to the payment hosts)",
+        NO_REPORT_TO,
     )
 
 
@@ -481,21 +545,27 @@ def test_pages_of_other_hosts_do_not_add_destinations() -> None:
 def test_without_a_baseline_only_scripts_are_restricted() -> None:
     policy = policy_for(make_capture(), DEFAULT_DECISIONS, baseline=False)
     names = [name for name, _ in policy.directives]
-    assert names == ["script-src", "object-src", "base-uri", "report-uri", "report-to"]
+    assert names == ["script-src", "object-src", "base-uri", "report-uri"]
     assert policy.notes == (
         "no accepted baseline: connect-src, img-src, frame-src and form-action are left out (accept one with "
         "`skimguard baseline accept`)",
+        NO_REPORT_TO,
     )
 
 
 def test_payment_host_wildcards_and_an_https_site() -> None:
     site = make_site(base_url="https://shop.test/", payment_hosts=["*.psp.test", "pay.other.test"])
     capture = make_capture()
-    policy = build_policy(site, snapshot_from_captures("shop", [capture]), inventory_of(capture),
-                          DEFAULT_DECISIONS, capture.bodies.get)
+    policy = build_policy(
+        site, snapshot_from_captures("shop", [capture]), inventory_of(capture), DEFAULT_DECISIONS, capture.bodies.get
+    )
     # payment hosts take the site's scheme; the observed https://pay.psp.test/charge stays (harmless overlap)
-    assert policy.sources("form-action") == ("'self'", "https://*.psp.test", "https://pay.other.test",
-                                             "https://pay.psp.test")
+    assert policy.sources("form-action") == (
+        "'self'",
+        "https://*.psp.test",
+        "https://pay.other.test",
+        "https://pay.psp.test",
+    )
     # the default pages are http://shop.test: another origin than https://shop.test, so not 'self'
     assert policy.sri[0].cross_origin is True
 
@@ -517,6 +587,7 @@ def test_a_header_above_8_kib_is_noted() -> None:
     assert policy.notes == (
         f"Content-Security-Policy is {size} bytes, above 8192: many servers and proxies refuse it (approve "
         "scripts by fewer URLs, or move inline scripts to files)",
+        NO_REPORT_TO,
     )
 
 
@@ -549,24 +620,35 @@ def test_discovery_policy_denies_everything_and_reports() -> None:
         ),
     )
     assert policy.mode is PolicyMode.DISCOVERY and policy.sri == ()
-    via_build = policy_for(make_capture(), DEFAULT_DECISIONS, mode=PolicyMode.DISCOVERY,
-                           endpoint_url="https://collector.example/r/{site}")
-    assert via_build == policy
+    # built for the (http) site: report-uri only
+    via_build = policy_for(
+        make_capture(), DEFAULT_DECISIONS, mode=PolicyMode.DISCOVERY, endpoint_url="https://collector.example/r/{site}"
+    )
+    assert via_build == discovery_policy("https://collector.example/r/shop", site="shop", base_url="http://shop.test/")
+    assert via_build.headers == (
+        (
+            "Content-Security-Policy-Report-Only",
+            "default-src 'none'; script-src 'none' 'report-sample' 'report-sha256'; connect-src 'none'; "
+            "img-src 'none'; frame-src 'none'; form-action 'none'; report-uri https://collector.example/r/shop",
+        ),
+    )
+    assert via_build.notes[-1].startswith("the site http://shop.test/ is not https: no report-to")
     insecure = discovery_policy("http://collector.example/r/shop")
     assert insecure.notes[-1].startswith("the report endpoint http://collector.example/r/shop is not https")
+    assert "report-to" not in insecure.csp
 
 
 def test_text_and_json_renderings() -> None:
     policy = policy_for(make_capture(), [DEFAULT_DECISIONS[0]])
     text = policy.to_text().splitlines()
     assert text[0] == "# skimguard csp: site shop, mode enforce"
-    assert text[1:4] == [f"{n}: {v}" for n, v in policy.headers]
-    assert text[4:7] == [
+    assert text[1:3] == [f"{n}: {v}" for n, v in policy.headers]
+    assert text[3:6] == [
         "",
         "# Subresource Integrity: give each approved external script these attributes",
         f'# <script src="{APP_URL}" integrity="{sri(APP_JS)}" crossorigin="anonymous"></script>',
     ]
-    assert text[7:] == ["", "# Notes", "# - " + policy.notes[0]]
+    assert text[6:] == ["", "# Notes", "# - " + policy.notes[0], "# - " + NO_REPORT_TO]
     data = policy.to_json()
     assert data["schema"] == "skimguard.csp/1"
     assert data["headers"]["Content-Security-Policy"] == policy.csp
@@ -770,7 +852,7 @@ def test_chromium_enforces_the_generated_policy() -> None:
     assert f"inline:{sha256_hex(INLINE_OK.encode())}" in keys
     assert f"inline:{sha256_hex(INLINE_BAD.encode())}" in keys
     assert policy.header("Content-Security-Policy") is not None
-    assert policy.header("Integrity-Policy") == "blocked-destinations=(script), endpoints=(skimguard)"
+    assert policy.header("Integrity-Policy") == "blocked-destinations=(script)"  # an http site: no report-to
     assert policy.sources("connect-src") == ("'self'", f"http://api.vendor.test:{port}", "http://pay.psp.test")
     assert f"http://evil.test:{port}" not in policy.csp  # the fake card form's host is left out
     assert policy.notes[0].startswith("3 script(s) in the inventory are not approved")

@@ -486,3 +486,26 @@ def test_check_heartbeat_approval_and_errors(cfg: Path, tmp_path: Path) -> None:
 
     bad = run("telemetry", "check", "-c", str(cfg), "--site", "nope")
     assert bad.exit_code == 2 and bad.stderr.startswith("skimguard: error: no site named 'nope'")
+
+
+def test_scans_listing_tells_telemetry_checks_from_scans(cfg: Path) -> None:
+    checked = run("telemetry", "check", "-c", str(cfg), "--format", "json", "--no-alerts")
+    assert checked.exit_code == 1, (checked.stdout, checked.stderr)
+    telemetry_id = json.loads(checked.stdout)["sites"][0]["scan_id"]
+    listed = run("scans", "-c", str(cfg), "--format", "json")
+    assert listed.exit_code == 0, (listed.stdout, listed.stderr)
+    data = json.loads(listed.stdout)
+    assert data["schema"] == "skimguard.scans/1"
+    assert [(s["scan_id"], s["kind"], s["site"], s["status"]) for s in data["scans"]] == [
+        (telemetry_id, "telemetry", "shop", "failed"),  # stored as failed so it never counts as a capture
+        ("20240501T120000Z-a1b2c3", "scan", "shop", "ok"),
+    ]
+    table = run("scans", "-c", str(cfg))
+    assert table.exit_code == 0, (table.stdout, table.stderr)
+    cells = [
+        [cell.strip() for cell in line.strip("│ ").split("│")] for line in table.stdout.splitlines() if "shop" in line
+    ]
+    assert [(c[0], c[1], c[2], c[4]) for c in cells] == [  # c[3] is the start time
+        (telemetry_id, "telemetry", "shop", "-"),
+        ("20240501T120000Z-a1b2c3", "scan", "shop", "ok"),
+    ]

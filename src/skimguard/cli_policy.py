@@ -66,7 +66,7 @@ def csp(
         with opened(config) as store:
             url = report_endpoint(store, target.name, endpoint) if "{site}" in endpoint else endpoint
         if mode is PolicyMode.DISCOVERY:
-            policy = discovery_policy(url, site=target.name)
+            policy = discovery_policy(url, site=target.name, base_url=target.base_url)
         else:
             from skimguard.baseline.snapshot import SiteSnapshot
 

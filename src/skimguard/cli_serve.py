@@ -5,20 +5,67 @@ It opens the store, gives every configured site its collector key (created once,
 store), prints each site's endpoint URL (what ``report-uri`` / ``Reporting-Endpoints`` must name),
 then serves until SIGINT or SIGTERM, when it lets in-flight requests finish and commits what is
 pending before it exits 0. A counter line goes to stderr every minute.
+
+Every ``--check-every`` seconds (default 60; 0 turns it off) it also runs the telemetry check of
+every site, as ``skimguard telemetry check`` does (:func:`skimguard.cli_telemetry.check_site`:
+findings SG601-SG605 stored when new or changed, alerts to the configured sinks, each sent once per
+content), on a worker thread (:class:`skimguard.collector.periodic.PeriodicJob`), so a slow
+database or alert sink never holds up a report request. A finding therefore reaches the sinks at
+most about one interval after the browser's report; and the heartbeat (SG605) is checked even when
+no report comes at all, which is exactly when it matters.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from skimguard.cli import DEFAULT_CONFIG, ConfigOpt, app, errors, fail, opened
-from skimguard.config import load_config
+from skimguard.config import Config, load_config
+
+if TYPE_CHECKING:
+    from skimguard.collector.periodic import PeriodicJob
+    from skimguard.store import Store
 
 DEFAULT_PORT = 8787
+DEFAULT_CHECK_EVERY = 60.0  # seconds between two telemetry checks
+
+
+def telemetry_job(config: Config, store: Store, every: float) -> PeriodicJob:
+    """The periodic telemetry check of every configured site, alerting through the config's sinks.
+
+    A site whose check fails is logged and skipped; the others are still checked. The log line
+    names each site with findings, where they were stored and how many alerts went out."""
+    from skimguard.cli_telemetry import check_site
+    from skimguard.collector.periodic import PeriodicJob
+    from skimguard.telemetry import HeartbeatPolicy
+
+    policy = HeartbeatPolicy()
+    log = logging.getLogger("skimguard.collector")
+
+    def check() -> str | None:
+        now = datetime.now(UTC)
+        parts: list[str] = []
+        for site in config.sites:
+            try:
+                outcome = check_site(config, site, store, now=now, policy=policy, alert=True)
+            except Exception as exc:  # one broken site must not stop the others' checks
+                log.error("telemetry check of %s failed: %s", site.name, str(exc)[:300] or type(exc).__name__)
+                continue
+            if not outcome.findings:
+                continue
+            stored = f"stored as scan {outcome.scan_id}" if outcome.scan_id else "nothing new to store"
+            sent = outcome.alerts.sent if outcome.alerts else 0
+            parts.append(f"{site.name}: {len(outcome.findings)} finding(s), {stored}, {sent} alert(s) sent")
+            for error in outcome.alerts.errors if outcome.alerts else ():
+                log.warning("telemetry check of %s: alert failed: %s", site.name, error[:300])
+        return "telemetry check: " + "; ".join(parts) if parts else None
+
+    return PeriodicJob("telemetry check", every, check)
 
 
 @app.command()
@@ -51,6 +98,14 @@ def serve(
     body_timeout: Annotated[
         float, typer.Option("--body-timeout", min=0.1, help="Seconds for a request body to arrive.")
     ] = 10.0,
+    check_every: Annotated[
+        float,
+        typer.Option(
+            "--check-every",
+            min=0,
+            help="Seconds between two telemetry checks of every site (findings, alerts, heartbeat); 0: none.",
+        ),
+    ] = DEFAULT_CHECK_EVERY,
     log_every: Annotated[float, typer.Option("--log-every", min=0.1, hidden=True)] = 60.0,
 ) -> None:
     """Collect the CSP and Reporting API reports that shoppers' browsers send (report-uri / report-to)."""
@@ -80,11 +135,15 @@ def serve(
                 url = report_endpoint(store, site.name, template)
                 keys[store.collector_key(site.name)] = site.name
                 lines.append(f"  {site.name}: {url}")
+            jobs = [telemetry_job(config, store, check_every)] if check_every > 0 else []
+            lines.append(
+                f"  telemetry check every {check_every:g}s" if jobs else "  telemetry check: off (--check-every 0)"
+            )
             sys.stdout.write("\n".join(lines) + "\n")
             sys.stdout.flush()
             _log_to_stderr()
             try:
-                run_server(create_app(store, keys, limits), sock)
+                run_server(create_app(store, keys, limits, jobs=jobs), sock)
             finally:
                 sock.close()
     sys.stdout.write("skimguard serve: stopped\n")

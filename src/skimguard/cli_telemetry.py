@@ -15,7 +15,8 @@ activity), the inventory, the decisions and the accepted baseline, and asks the 
   which sends each only once per content (counts and last-seen times are ``_`` evidence keys);
 * **exit**: 0 nothing at or above ``--fail-on``, 1 findings at or above it, 2 an error.
 
-The collector does not call it: run it from cron or ``watch`` (every 5 minutes is plenty).
+``skimguard serve`` runs the same check of every site in its background (``--check-every``,
+default every 60 seconds); run this command by hand, or from cron when the collector runs elsewhere.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def check_site(
     """Evaluate, store (when something is new or changed) and alert one site's telemetry."""
     from skimguard.alerts import build_sinks, dispatch
     from skimguard.baseline.snapshot import SiteSnapshot
-    from skimguard.telemetry import telemetry_findings
+    from skimguard.telemetry import TELEMETRY_SCAN_PREFIX, telemetry_findings
 
     store.ensure_site(site.name, site.base_url)
     row = store.baseline(site.name)
@@ -106,7 +107,7 @@ def check_site(
     scan_id: str | None = None
     reopened: frozenset[str] = frozenset()
     if _something_new(store, site.name, findings):
-        scan_id = f"telemetry-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+        scan_id = f"{TELEMETRY_SCAN_PREFIX}{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
         store.begin_scan(site.name, scan_id, now)
         stored = store.finish_scan(
             ScanResult(

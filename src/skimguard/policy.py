@@ -14,8 +14,8 @@ that the *browser* of every shopper enforces (or reports on) the same decisions:
   iframes, form actions), plus the configured payment hosts for connections, frames and forms.
   A card form posting to any other foreign host is left out (card data goes only to the payment
   hosts);
-- ``object-src 'none'``, ``base-uri 'self'``, ``report-uri`` and ``report-to`` with a
-  ``Reporting-Endpoints`` header (browsers that know ``report-to`` ignore ``report-uri``);
+- ``object-src 'none'``, ``base-uri 'self'``, ``report-uri`` and, when the browser can use it,
+  ``report-to`` with a ``Reporting-Endpoints`` header (see "Which reports arrive" below);
 - ``Integrity-Policy`` (``blocked-destinations=(script)``): scripts without ``integrity`` metadata
   are reported (report-only) or blocked (enforce), and the ``integrity="sha384-…"
   crossorigin="anonymous"`` attributes of every approved external script whose bytes the store
@@ -29,6 +29,17 @@ reported to the collector.
 What CSP cannot express is said, never papered over: each such case becomes a note in
 :attr:`Policy.notes` (a script approved by URL pattern, an approved script whose bytes are unknown,
 approved ``eval``-style code, which would need ``'unsafe-eval'``, a header above 8 KiB, ...).
+
+Which reports arrive (measured with Chromium 156): a browser that knows ``report-to`` ignores
+``report-uri``, and Chromium uses the Reporting API only for an **https** page and an **https**
+endpoint (``http://127.0.0.1`` does not count, nor an http page treated as secure). A policy that
+names ``report-to`` on an http page, or with an http endpoint, makes Chromium send *nothing at
+all*, not even to ``report-uri``. So ``report-to``, ``Reporting-Endpoints`` and the
+``Integrity-Policy`` endpoint are emitted only when both the site and the endpoint are https
+(:func:`reporting_api_usable`); otherwise the policy reports through ``report-uri`` alone
+(``application/csp-report``, sent at once, one violation each) and a note says what is lost: the
+``'report-sha256'`` hash reports and the Integrity-Policy reports, which only the Reporting API
+carries.
 
 An inline script's CSP hash is the sha256 of its exact text in UTF-8, which is exactly the
 ``sha256`` the capture stores for it (the recorder hashes the source the browser ran), so it needs
@@ -72,6 +83,7 @@ __all__ = [
     "endpoint_for",
     "hash_source",
     "host_source",
+    "reporting_api_usable",
     "sri_integrity",
     "url_source",
 ]
@@ -294,14 +306,30 @@ def endpoint_for(site: str, endpoint: str | None = None) -> str:
     return url
 
 
-def _endpoint_notes(endpoint: str) -> list[str]:
-    parts = urlsplit(endpoint)
-    host = (parts.hostname or "").lower()
-    if parts.scheme == "https" or host in ("127.0.0.1", "localhost", "::1"):
+def reporting_api_usable(endpoint: str, base_url: str | None = None) -> bool:
+    """Whether browsers will deliver Reporting API reports (``report-to``) for this policy: the
+    endpoint is https and so is the site (``base_url``; None: unknown, taken as https).
+
+    When they will not, naming ``report-to`` is worse than useless: Chromium then ignores
+    ``report-uri`` too and sends nothing at all (see the module docstring)."""
+    if urlsplit(endpoint).scheme.lower() != "https":
+        return False
+    return base_url is None or urlsplit(base_url.strip()).scheme.lower() == "https"
+
+
+def _endpoint_notes(endpoint: str, base_url: str | None) -> list[str]:
+    if reporting_api_usable(endpoint, base_url):
         return []
+    if urlsplit(endpoint).scheme.lower() != "https":
+        why = f"the report endpoint {_show(endpoint)} is not https"
+        fix = "serve the collector and the site over https"
+    else:
+        why = f"the site {_show(base_url)} is not https"
+        fix = "serve the site over https"
     return [
-        f"the report endpoint {_show(endpoint)} is not https: browsers drop report-to endpoints that are "
-        "not secure and use report-uri only (deploy the collector behind https)"
+        f"{why}: no report-to, since a browser that knows report-to ignores report-uri and Chromium delivers "
+        "report-to only from https pages to https endpoints (else it sends nothing at all); reports go through "
+        f"report-uri alone, without 'report-sha256' hash reports and Integrity-Policy reports ({fix} to get them)"
     ]
 
 
@@ -309,8 +337,10 @@ def _reporting(endpoint: str) -> tuple[str, str]:
     return ("Reporting-Endpoints", f'{REPORT_GROUP}="{endpoint}"')
 
 
-def _integrity_value() -> str:
-    return f"blocked-destinations=(script), endpoints=({REPORT_GROUP})"
+def _integrity_value(report_to: bool = True) -> str:
+    return (
+        f"blocked-destinations=(script), endpoints=({REPORT_GROUP})" if report_to else "blocked-destinations=(script)"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,13 +348,15 @@ def _integrity_value() -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def discovery_policy(endpoint_url: str, *, site: str = "") -> Policy:
+def discovery_policy(endpoint_url: str, *, site: str = "", base_url: str | None = None) -> Policy:
     """A report-only policy that allows nothing: every script (inline ones with a sample and, where
     supported, a hash), connection, image, frame and form submission is reported to the endpoint.
 
-    Serve it to a sample of page views (1-5 %): it blocks nothing, but every load is a report."""
+    Serve it to a sample of page views (1-5 %): it blocks nothing, but every load is a report.
+    ``base_url`` is the site's (its scheme decides whether ``report-to`` can be used)."""
     endpoint = endpoint_for(site, endpoint_url)
-    directives = (
+    report_to = reporting_api_usable(endpoint, base_url)
+    directives: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("default-src", ("'none'",)),
         ("script-src", ("'none'", *SCRIPT_KEYWORDS)),
         ("connect-src", ("'none'",)),
@@ -332,20 +364,22 @@ def discovery_policy(endpoint_url: str, *, site: str = "") -> Policy:
         ("frame-src", ("'none'",)),
         ("form-action", ("'none'",)),
         ("report-uri", (endpoint,)),
-        ("report-to", (REPORT_GROUP,)),
     )
+    if report_to:
+        directives += (("report-to", (REPORT_GROUP,)),)
     csp = "; ".join(" ".join((n, *s)) for n, s in directives)
     notes = [
         "discovery policy: report-only, blocks nothing; serve it to a sample of page views only, every "
         "script, request, frame and form submission of those views is reported",
-        *_endpoint_notes(endpoint),
+        *_endpoint_notes(endpoint, base_url),
     ]
+    csp_header = ("Content-Security-Policy-Report-Only", csp)
     return Policy(
         site=site,
         mode=PolicyMode.DISCOVERY,
         endpoint=endpoint,
         directives=directives,
-        headers=(_reporting(endpoint), ("Content-Security-Policy-Report-Only", csp)),
+        headers=(_reporting(endpoint), csp_header) if report_to else (csp_header,),
         notes=tuple(notes),
     )
 
@@ -580,8 +614,9 @@ def build_policy(
     approved script is dynamic code (never added silently)."""
     mode = PolicyMode(mode)
     if mode is PolicyMode.DISCOVERY:
-        return discovery_policy(endpoint_for(site.name, endpoint_url), site=site.name)
+        return discovery_policy(endpoint_for(site.name, endpoint_url), site=site.name, base_url=site.base_url)
     endpoint = endpoint_for(site.name, endpoint_url)
+    report_to = reporting_api_usable(endpoint, site.base_url)
     b = _Builder(site)
     _add_scripts(b, snapshot, inventory, decisions, bodies)
 
@@ -623,8 +658,9 @@ def build_policy(
         ("object-src", ("'none'",)),
         ("base-uri", ("'self'",)),
         ("report-uri", (endpoint,)),
-        ("report-to", (REPORT_GROUP,)),
     ]
+    if report_to:
+        directives.append(("report-to", (REPORT_GROUP,)))
     csp = "; ".join(" ".join((n, *s)) for n, s in directives)
 
     integrity_header = "Integrity-Policy-Report-Only"
@@ -638,7 +674,11 @@ def build_policy(
         else:
             integrity_header = "Integrity-Policy"
     csp_header = "Content-Security-Policy" if mode is PolicyMode.ENFORCE else "Content-Security-Policy-Report-Only"
-    headers = (_reporting(endpoint), (csp_header, csp), (integrity_header, _integrity_value()))
+    headers: tuple[tuple[str, str], ...] = ((csp_header, csp),)
+    if report_to:
+        headers = (_reporting(endpoint), *headers, (integrity_header, _integrity_value()))
+    elif integrity_header == "Integrity-Policy":  # blocks without reporting; report-only would do nothing
+        headers = (*headers, (integrity_header, _integrity_value(report_to=False)))
     for name, value in headers:
         size = len(f"{name}: {value}".encode())
         if size > MAX_HEADER_BYTES:
@@ -646,7 +686,7 @@ def build_policy(
                 f"{name} is {size} bytes, above {MAX_HEADER_BYTES}: many servers and proxies refuse it (approve "
                 "scripts by fewer URLs, or move inline scripts to files)"
             )
-    for note in _endpoint_notes(endpoint):
+    for note in _endpoint_notes(endpoint, site.base_url):
         b.note(note)
     notes = b.notes
     if len(notes) > MAX_NOTES:

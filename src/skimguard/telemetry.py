@@ -73,9 +73,11 @@ __all__ = [
     "TELEMETRY_RULES",
     "HeartbeatPolicy",
     "heartbeat_finding",
+    "scan_kind",
     "telemetry_findings",
 ]
 
+TELEMETRY_SCAN_PREFIX = "telemetry-"  # the id prefix of the pseudo-scans `telemetry check` stores
 MAX_FINDINGS = 500  # per site and check: forged reports must not flood the alert sinks
 MAX_EVIDENCE_ITEMS = 5
 SCRIPT_DIRECTIVES = frozenset({"script-src", "script-src-elem"})
@@ -257,6 +259,13 @@ def telemetry_findings(
         findings.append(beat)
     findings.sort(key=lambda f: (-int(f.severity), f.rule_id, f.page or "", f.subject))
     return findings[:MAX_FINDINGS]
+
+
+def scan_kind(scan_id: str) -> str:
+    """``telemetry`` for a pseudo-scan that ``telemetry check`` stored its findings under (id
+    ``telemetry-<time>-<hex>``, status ``failed`` on purpose), ``scan`` for a real one (its ids
+    start with the time)."""
+    return "telemetry" if scan_id.startswith(TELEMETRY_SCAN_PREFIX) else "scan"
 
 
 # ---- judging one report row ----------------------------------------------------------------

@@ -229,3 +229,49 @@ def test_writer_batches_flushes_on_close_and_refuses_when_full(tmp_path: Path) -
     assert sum(h.noise for h in store.report_activity("shop")) == 8
     assert stats.pending == 0 and stats.failed_batches == 0
     store.close()
+
+
+def test_a_batch_waits_for_requests_still_arriving_and_no_longer(tmp_path: Path) -> None:
+    """Group commit under load: the writer lets a request that is being read join the batch, but
+    never waits past ``linger``, and an idle writer commits at once."""
+    store = Store.open(f"sqlite:///{tmp_path / 'l.db'}")
+
+    async def scenario(writer: ReportWriter) -> tuple[bool, float]:
+        writer.arrive()
+        writer.arrive()  # two requests are being read
+        first = writer.submit("shop", reports("https://l.test/a.js", 2))
+        writer.depart()
+        await asyncio.sleep(0.3)
+        waited = not first.done()  # the writer waits for the second one
+        second = writer.submit("shop", reports("https://l.test/b.js", 3))
+        started = time.monotonic()
+        writer.depart()  # the last arrival is in: commit now
+        await asyncio.gather(first, second)
+        return waited, time.monotonic() - started
+
+    writer = ReportWriter(store, linger=30.0)
+    writer.start()
+    waited, took = asyncio.run(scenario(writer))
+    writer.close()
+    assert waited and took < 5.0
+    stats = writer.stats()
+    assert (stats.batches, stats.requests, stats.reports) == (1, 2, 5)
+
+    async def late(writer: ReportWriter) -> tuple[float, float]:
+        writer.arrive()  # a request that never finishes arriving (a slow body)
+        started = time.monotonic()
+        await writer.submit("shop", reports("https://l.test/c.js", 1))
+        took = time.monotonic() - started
+        writer.depart()
+        started = time.monotonic()
+        await writer.submit("shop", reports("https://l.test/d.js", 1))  # nobody arriving: at once
+        return took, time.monotonic() - started
+
+    writer = ReportWriter(store, linger=0.2)
+    writer.start()
+    waited_for_slow, idle = asyncio.run(late(writer))
+    writer.close()
+    assert 0.2 <= waited_for_slow < 5.0  # waited for the slow one, but only `linger`
+    assert idle < 0.15
+    assert (writer.stats().batches, writer.stats().requests) == (2, 2)
+    store.close()

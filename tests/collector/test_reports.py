@@ -510,6 +510,41 @@ def test_report_count_cap(count: int) -> None:
         assert (len(result.reports), result.error) == (count, None)
 
 
+# --- the memos (speed only: the same answers, bounded) -----------------------------------------------
+
+def test_remembered_reports_keep_types_apart_and_the_memo_stays_bounded() -> None:
+    from skimguard.collector import reports as module
+
+    one = api(violation(lineNumber=1, statusCode=200))
+    true = api(violation(lineNumber=True, statusCode=200))
+    decimal = api(violation(lineNumber=1.0, statusCode=200))
+    for _ in range(2):  # the second time from the memo
+        assert parse_body("application/reports+json", one).reports[0].line == 1
+        assert parse_body("application/reports+json", true).reports[0].line == 0  # True == 1, but not a line
+        assert parse_body("application/reports+json", decimal).reports[0].line == 1
+    # the agent of the request is part of the identity when the report has none of its own
+    bare = api({**violation(), "user_agent": ""})
+    assert parse_body("application/reports+json", bare, user_agent="A").reports[0].user_agent == "A"
+    assert parse_body("application/reports+json", bare, user_agent="B").reports[0].user_agent == "B"
+    for i in range(module.MEMO_ITEMS + 10):  # many distinct reports and URLs: the memos stay bounded
+        parse_body("application/reports+json", api(violation(blockedURL=f"https://x{i}.test/a.js")))
+    assert len(module._REPORTS) <= module.MEMO_ITEMS
+    assert len(module._blocked_memo._data) <= module.MEMO_ITEMS
+    huge = "https://shop.test/" + "a" * module.MEMO_MAX_LEN
+    before = len(module._document_memo._data)
+    parse_body("application/reports+json", api(violation(documentURL=huge)))
+    assert huge not in module._document_memo._data and len(module._document_memo._data) <= before + 1
+
+
+def test_depth_bound_of_a_batch_still_finds_a_deep_member() -> None:
+    deep = {"type": "x", "url": "https://shop.test/", "body": {"id": json.loads("[" * 18 + "]" * 18)}}
+    flat = violation()
+    ok = [flat] * 30 + [{**deep, "body": {"id": json.loads("[" * 17 + "]" * 17)}}]  # 3 + 17 = 20 levels
+    assert parse_body("application/json", api(*ok)).error is None
+    too_deep = [flat] * 30 + [deep]  # 21 levels in one member of many
+    assert parse_body("application/json", api(*too_deep)) == ParseResult(error="JSON nested deeper than 20 levels")
+
+
 # --- live recording from the real Chromium ----------------------------------------------------------
 
 @pytest.mark.browser

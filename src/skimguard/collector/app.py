@@ -68,6 +68,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive
 
+from skimguard.collector.periodic import PeriodicJob
 from skimguard.collector.reports import CONTENT_TYPES, MAX_BODY, parse_body
 from skimguard.collector.writer import ReportWriter, WriterBusy, WriterClosed, WriterError
 from skimguard.policy import DEFAULT_ENDPOINT, PolicyError, endpoint_for
@@ -235,6 +236,24 @@ class _Collector:
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.limits.max_body:
             raise _Refused(413, f"body larger than {self.limits.max_body} bytes")
+        # From here the writer counts this request as arriving: a batch about to be committed
+        # waits a moment for it (see ReportWriter.arrive), until it is queued or refused.
+        self.writer.arrive()
+        try:
+            future, kept, noise = await self._read_and_queue(request, site, content_type)
+        finally:
+            self.writer.depart()
+        if future is not None:
+            try:
+                await future
+            except WriterError:
+                raise _Refused(503, "the reports could not be stored", retry_after=5) from None
+        return kept, noise
+
+    async def _read_and_queue(
+        self, request: Request, site: str, content_type: str
+    ) -> tuple[asyncio.Future[None] | None, int, int]:
+        """Read and parse the body and queue its reports: (the commit to await or None, kept, noise)."""
         try:
             async with asyncio.timeout(self.limits.body_timeout):
                 body = await _read_body(request.receive, self.limits.max_body)
@@ -248,18 +267,16 @@ class _Collector:
             raise _Refused(status, result.error)
         kept = len(result.reports)
         if kept == 0 and result.rejected == 0:
-            return 0, 0
+            return None, 0, 0
         if kept and not self.sites.allow(site, kept):
             raise _Refused(429, "too many reports for this site", retry_after=1)
         try:
-            await self.writer.submit(site, result.reports, result.rejected)
+            future = self.writer.submit(site, result.reports, result.rejected)
         except WriterBusy:
             raise _Refused(429, "the collector is busy", retry_after=1) from None
         except WriterClosed:
             raise _Refused(503, "the collector is shutting down", retry_after=5) from None
-        except WriterError:
-            raise _Refused(503, "the reports could not be stored", retry_after=5) from None
-        return kept, result.rejected
+        return future, kept, result.rejected
 
     def _reply(self, status: int, reason: str = "", retry_after: int | None = None) -> Response:
         self.statuses[status] += 1
@@ -317,21 +334,29 @@ def create_app(
     *,
     writer: ReportWriter | None = None,
     extra_routes: Sequence[BaseRoute] = (),
+    jobs: Sequence[PeriodicJob] = (),
+    drain_timeout: float = 30.0,
 ) -> Starlette:
     """The collector app for ``keys`` (collector key -> site name). Its lifespan starts the
-    writer and the counter log, and at shutdown commits what is pending."""
+    writer, the counter log and the periodic ``jobs`` (the telemetry check of ``skimguard serve``,
+    on worker threads), and at shutdown stops the jobs (a run in progress may finish, up to
+    ``drain_timeout`` seconds) and commits what is pending."""
     collector = _Collector(keys, writer or ReportWriter(store), limits or Limits())
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         collector.writer.start()
-        ticker = asyncio.create_task(collector.tick())
+        tasks = [asyncio.create_task(collector.tick()), *(asyncio.create_task(job.run()) for job in jobs)]
         try:
             yield
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            for job in jobs:
+                await job.drain(drain_timeout)
             await asyncio.to_thread(collector.writer.close)
             collector.log_counters(final=True)
 
