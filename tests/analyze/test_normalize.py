@@ -18,9 +18,11 @@ import skimguard.analyze.normalize as normalize_module
 from skimguard.analyze.model import Language, Segment
 from skimguard.analyze.normalize import (
     OUTPUT_FLOOR,
+    PhpKind,
     js_literal,
     js_string_value,
     normalize,
+    php_string_text,
     php_string_value,
     php_tokens,
     tokenize_js,
@@ -572,7 +574,9 @@ def test_php_statement_tokens_match_plain_tokens(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(
         normalize_module,
         "_php_pass_tokens",
-        lambda text, *, start_in_code, deadline: php_tokens(text, start_in_code=start_in_code, deadline=deadline),
+        lambda text, *, start_in_code, deadline, low=None: php_tokens(
+            text, start_in_code=start_in_code, deadline=deadline
+        ),
     )
     assert fast == [php(text) for text in texts]
 
@@ -592,3 +596,114 @@ def test_a_spent_deadline_leaves_the_text_alone() -> None:
     seg = Segment(Language.JS, "x = 'a' + 'b';")
     assert normalize(seg, deadline=time.monotonic() - 1).steps == ()
     assert normalize(seg, deadline=time.monotonic() + 60).text == "x = 'ab';"
+
+
+# --- decoders reached through brackets, control-flow flattening (issue 4) -----------------------
+
+
+def test_atob_through_brackets_and_this() -> None:
+    assert js("x = this['atob']('aGVsbG8=');") == ("x = 'hello';", ("atob",))
+    assert js("y = window[\"atob\"](\"aGk=\") + self['unescape']('%61');") == (
+        'y = "hia";',
+        ("atob", "unescape", "concat"),
+    )
+    assert js("s = top['decodeURIComponent']('%41');") == ("s = 'A';", ("uri-decode",))
+    assert js("z = this.atob('aGk=');") == ("z = 'hi';", ("atob",))
+    # an object that is not a global (or ``this``) may have its own atob: only the brackets go
+    assert js("q = foo['atob']('aGk=');") == ("q = foo.atob('aGk=');", ("bracket-member",))
+    assert js("r = a.this['atob']('aGk=');") == ("r = a.this.atob('aGk=');", ("bracket-member",))
+    # the decoded payload of an eval is spliced in the same round
+    assert js("eval(this['atob']('ZG9jdW1lbnQuY29va2ll'));", max_rounds=1) == (
+        "document.cookie;",
+        ("atob", "eval-literal"),
+    )
+
+
+_FLAT = "var o='{order}'.split('|'),i=0;while(!![]){{switch(o[i++]){{{cases}}}break;}}"
+
+
+def test_control_flow_flattening_is_undone() -> None:
+    code = "function f(){var o='2|0|1'.split('|'),i=0;while(!![]){switch(o[i++]){case'0':b();continue;"
+    code += "case'1':return c();case'2':a();continue;}break;}}"
+    assert js(code) == ("function f(){var o='2|0|1'.split('|'),i=0;{a();b();return c();}}", ("control-flow",))
+    # obfuscator.io's other spellings: ['split'], a hexadecimal zero, for(;;), numbers as labels
+    code = "var o='1|0'['split']('|'),i=0x0;for(;;){switch(o[i++]){case 0:b();continue;case 1:a();continue;}break;}"
+    assert js(code) == ("var o='1|0'.split('|'),i=0x0;{a();b();}", ("bracket-member", "control-flow"))
+
+
+def test_flattening_inside_flattening_takes_a_round_per_level() -> None:
+    inner = "var p='1|0'.split('|'),j=0;while(!![]){switch(p[j++]){case '0':d();continue;case '1':c();continue;}break;}"
+    code = _FLAT.format(order="1|0", cases=f"case '0':{inner}continue;case '1':a();continue;")
+    flat_inner = "var p='1|0'.split('|'),j=0;{c();d();}"
+    assert js(code) == ("var o='1|0'.split('|'),i=0;{a();" + flat_inner + "}", ("control-flow", "control-flow"))
+    assert js(code, max_rounds=1)[0] == _FLAT.format(
+        order="1|0", cases=f"case '0':{flat_inner}continue;case '1':a();continue;"
+    )
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # a case that breaks out of the switch, one that falls through, a label the order lacks
+        _FLAT.format(order="1|0", cases="case '0':b();continue;case '1':a();break;"),
+        _FLAT.format(order="1|0", cases="case '0':b();continue;case '1':a();"),
+        _FLAT.format(order="1|0|2", cases="case '0':b();continue;case '1':a();continue;"),
+        # the order array is used elsewhere, the counter does not start at 0, the order is not literal
+        _FLAT.format(order="1|0", cases="case '0':b();continue;case '1':a();continue;") + "o=[];",
+        _FLAT.format(order="1|0", cases="case '0':b();continue;case '1':a();continue;").replace("i=0", "i=1"),
+        _FLAT.format(order="1|0", cases="case '0':b();continue;case '1':a();continue;").replace("'1|0'", "x"),
+        # a loop that can end
+        _FLAT.format(order="1|0", cases="case '0':b();continue;case '1':a();continue;").replace("!![]", "k"),
+    ],
+)
+def test_control_flow_flattening_of_another_shape_is_left_alone(code: str) -> None:
+    assert js(code) == (code, ())
+
+
+def test_php_escape_runs_decode_like_single_escapes() -> None:
+    assert php_string_value('"\\x62\\x61\\x73\\x65\\x36\\x34"') == b"base64"
+    assert php_string_value('"\\142\\141\\163"') == b"bas"
+    assert php_string_value('"\\xff\\xfeA\\x41\\101\\u{263A}"') == b"\xff\xfeAAA\xe2\x98\xba"
+    assert php_string_value('"\\x4g\\x41\\x42"') == b"\x04gAB"  # one digit, then a run
+    assert php_string_value('"\\\\x41\\x42"') == b"\\x41B"  # an escaped backslash first
+
+
+def test_php_string_text_is_the_decoded_value() -> None:
+    assert php_string_text('"\\xe2\\x82\\xac \\xff"') == "\u20ac \ufffd"
+    assert php_string_text("'a\\\\\\'b'") == "a\\'b"
+    assert php_string_text('"plain $x"') is None  # interpolates
+    assert php_string_text("<<<'E'\nnow\\x41\nE") == "now\\x41"
+    assert php_string_text('"\\ud800"') == php_string_value('"\\ud800"').decode("utf-8", "replace")  # type: ignore[union-attr]
+
+
+def test_a_big_quoted_literal_is_one_token() -> None:
+    body = "QUJD" * 250_000
+    toks = php_tokens(f"<?php eval(base64_decode('{body}'));")
+    assert [(t.kind, len(t.text)) for t in toks[4:7]] == [
+        (PhpKind.PUNCT, 1),
+        (PhpKind.STR, len(body) + 2),
+        (PhpKind.PUNCT, 1),
+    ]
+    # a backslash inside, or no closing quote: the pattern decides, as before
+    assert [t.text for t in php_tokens("<?php 'a\\'b' 'c")[1:]] == ["'a\\'b'", "'c", ""]
+
+
+def test_an_eval_payload_gets_another_round_only_inside_an_expression(monkeypatch: pytest.MonkeyPatch) -> None:
+    rounds: list[int] = []
+    real = normalize_module._php_round
+
+    def counting(text: str, ctx: object, allowed: frozenset[str] | None) -> tuple[str, list[str]]:
+        rounds.append(1)
+        return real(text, ctx, allowed)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(normalize_module, "_php_round", counting)
+    # a statement: peeled whole in round one, nothing left for round two
+    assert php("<?php eval(\"echo 'b' . 'c';\"); run();") == (
+        "<?php echo 'bc';; run();",
+        ("php-eval-literal", "concat"),
+    )
+    assert len(rounds) == 1
+    rounds.clear()
+    # an operand of ``.``: the payload folds with its neighbour in round two
+    assert php("<?php $s = 'x' . eval(\"'a'\");") == ("<?php $s = 'xa';", ("php-eval-literal", "concat"))
+    assert len(rounds) == 2

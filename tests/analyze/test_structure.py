@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from skimguard.analyze import structure
-from skimguard.analyze.model import Layer
+from skimguard.analyze.model import Language, Layer, Segment
+from skimguard.analyze.normalize import normalize
 from skimguard.analyze.structure import (
     TRAITS,
     WINDOW_BYTES,
@@ -761,3 +762,27 @@ def test_login_forms_that_are_not_skimmers(send: str) -> None:
     )
     assert "reads-personal-field" in js_traits(text).trait_names
     assert rule_ids(text) == []
+
+
+# -- control-flow flattening (issue 4) ----------------------------------------------------------
+
+
+def test_a_flattened_skimmer_is_seen_as_written_and_as_reordered(monkeypatch: pytest.MonkeyPatch) -> None:
+    generous_limits(monkeypatch)
+    code = fixture("flattened_skimmer.js")
+    # as written: every statement is in the function, in case order; the combination is found
+    assert [(h.rule_id, h.severity) for h in structure_hits(code)] == [("SG440", Severity.CRITICAL)]
+    reordered = normalize(Segment(Language.JS, code))
+    assert reordered.steps == ("bracket-member", "control-flow")
+    assert "continue" not in reordered.text and "switch" not in reordered.text
+    lines = [line.strip()[:14] for line in reordered.text.splitlines()]
+    start = lines.index("var _0x3e8f = ") + 1
+    assert lines[start : start + 6] == [
+        "{",
+        "if (!/onestepc",
+        "var number = d",
+        "var cvv = docu",
+        "return navigat",
+        "}",
+    ]
+    assert [(h.rule_id, h.severity) for h in structure_hits(reordered.text)] == [("SG440", Severity.CRITICAL)]

@@ -52,6 +52,11 @@ JS, PHP = Language.JS, Language.PHP
         ("q(" + "".join(f"w(0x{i:x}, 'k{i}')," for i in range(20)) + ");", ("string-array",)),
         ("u = 'chec' + 'kout';", ("split-literals",)),
         ("document['cookie'] = x; f()[\"value\"];", ("api-brackets",)),
+        ("x = window.atob('aGk=') + self['unescape'] ('%61');", ("decode-literal",)),
+        (
+            "var o = '2|0|1'.split('|'), i = 0; while (!![]) { switch (o[i++]) { case '0': a(); continue; } break; }",
+            ("control-flow",),
+        ),
     ],
 )
 def test_javascript_hiding_markers(code: str, expected: tuple[str, ...]) -> None:
@@ -69,6 +74,11 @@ def test_javascript_hiding_markers(code: str, expected: tuple[str, ...]) -> None
         "var names = ['cookie', 'value']; o['default'] = 1;",
         "q(" + "".join(f"w('0x{i:x}')," for i in range(19)) + ");",  # 19 hex-index calls: not enough
         "function add(a, b) { return a + b; }",
+        # names that merely end like a decoder (jQuery's isFunction, markFunction, DOMEval, globalEval)
+        "if (isFunction( obj )) { markFunction( function(seed) {} ); DOMEval( code, node ); globalEval( 'x' ); }",
+        "myatob('aGk='); xunescape('%61'); resetTimeout('x');",
+        # a byte-code loop without the split order string
+        "while (true) { switch (ops[pc++]) { case 1: push(); break; } }",
     ],
 )
 def test_everyday_javascript_has_no_marker(code: str) -> None:
@@ -144,7 +154,10 @@ def test_intel_prefilter_is_false_only_when_no_indicator_can_match() -> None:
     assert may_match("var u = 'https://cdn.example.test/a.js';") is False
     # characters Python's case-insensitive [a-z] maps onto ASCII (the Kelvin sign) keep the look-up
     assert may_match("var u = '//evil-cdn.tes\u212a/';") is True
-    assert intel_prefilter(index) is not may_match and intel_prefilter(index)("nothing") is False
+    # one test per index, kept with it (its compiled needles and its scanners)
+    assert intel_prefilter(index) is may_match and may_match("nothing") is False
+    other = IntelIndex.build(parse_feed("evil-cdn.test\n", "feed").indicators)
+    assert intel_prefilter(other) is not may_match and intel_prefilter(other)("/skin/x.php") is False
     # an indicator too short to filter on: every text is looked up
     short = IntelIndex.build(parse_feed("/x\n", "feed").indicators)
     assert intel_prefilter(short)("anything at all") is True

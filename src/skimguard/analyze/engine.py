@@ -7,7 +7,10 @@ Pipeline, cheapest first:
 2. **Extract.** The file is cut into segments (:mod:`.extract`): a JavaScript file is one; an HTML
    page gives each inline script and event handler plus the markup; PHP gives its code and what it
    prints.
-3. **Rules.** Every segment is scanned with the yara-x rules (:mod:`.yara_rules`).
+3. **Rules.** Every segment is scanned with the yara-x rules (:mod:`.yara_rules`). A segment that
+   comes again in the file (same language, origin and text: ``<?php } ?>``, a repeated handler)
+   is analysed once; the rule hits of small segments are remembered across files
+   (:data:`SMALL_SEGMENT_CHARS`), since the same small pieces come back all over a web root.
 4. **Triage** (:mod:`.triage`) decides which deep layer a segment is worth:
 
    - **Normalize** (:mod:`.normalize`) only when the segment shows an obfuscation marker; the
@@ -19,7 +22,8 @@ Pipeline, cheapest first:
      form qualifies: the structure layer's own resolver keeps the "decoded" aggravators.
    - **Intel** (SG450, when a feed is loaded): one hit per file is kept, the first in the text as
      written, so look-ups stop at the first; normalized texts are looked up only when the text as
-     written has none, and a text without any indicator's name is not looked up at all.
+     written has none, and a text without any indicator's name is not looked up at all (one
+     prefilter scan of the whole file answers for the segments that are slices of it).
 
    Deep work on a file stops when :data:`DEEP_BUDGET_SECONDS` are spent (a safety net against
    hostile input; a problem says so), and every skip that can cost a finding is a problem too.
@@ -32,10 +36,13 @@ Pure apart from the yara-x and tree-sitter libraries: no I/O, bounded in size an
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, replace
+
+import yara_x
 
 from skimguard.analyze import structure, triage, yara_rules
 from skimguard.analyze.extract import MAX_ANALYZE_CHARS, detect_language, extract_segments, segment_position
@@ -134,8 +141,22 @@ def analyze_text(
     traits: list[str] = []
     deep = _Deep(deadline=time.monotonic() + DEEP_BUDGET_SECONDS)
     intel = intel if intel is not None and len(intel) else None
-    found_intel = _IntelState(may_match=triage.intel_prefilter(intel) if intel is not None else None)
+    prefilter = triage.intel_prefilter(intel) if intel is not None else None
+    slices = _SLICE_ORIGINS.get(language, frozenset())
+    if language is Language.PHP and isinstance(prefilter, triage.IntelPrefilter) and prefilter.spaceless:
+        # the markup with the PHP blanked out, and its scripts: what they hold between blanks is in
+        # the file, and no needle spans a blank
+        slices = slices | {"file", "script"}
+    found_intel = _IntelState(may_match=prefilter, text=text, slices=slices)
+    seen: set[tuple[Language, str, str]] = set()
     for segment in extract_segments(text, language):
+        key = (segment.language, segment.origin, segment.text)
+        if key in seen:
+            # The same code again (``<?php } ?>``, a repeated ``echo '<input …>'``, a handler used
+            # on every row): its hits have the same rules and severities as the first copy's, which
+            # comes earlier and is kept, so the copy cannot change the result.
+            continue
+        seen.add(key)
         for hit in _segment_hits(segment, intel, traits, problems, deep, found_intel):
             old = found.get(hit.rule_id)
             if old is None or (hit.severity, -hit.normalized) > (old.severity, -old.normalized):
@@ -201,12 +222,38 @@ class _IntelState:
     raw: bool = False
     page_scanned: bool = False
     normalized: list[tuple[Segment, str]] = field(default_factory=list)
+    text: str = ""  # the whole file
+    slices: frozenset[str] = frozenset()  # origins of segments that are slices of the file
+    file_clear: bool | None = None  # the prefilter found nothing in the whole file (None: not asked yet)
+
+    def may_match_raw(self, segment: Segment, code: str) -> bool:
+        """The prefilter for text as written. What it finds in a slice of the file it finds in the
+        file, so one scan of the whole file answers for the file itself, the inline scripts of a
+        page and the PHP blocks of a PHP file (see :mod:`.extract`)."""
+        if self.may_match is None:
+            return True
+        if segment.origin in self.slices or (len(code) == len(self.text) and code == self.text):
+            if self.file_clear is None:
+                self.file_clear = not self.may_match(self.text)
+            return not self.file_clear
+        return self.may_match(code)
+
+
+# segments that are verbatim slices of the file, by the file's language (a PHP file's inline scripts
+# are slices of its markup with the PHP blanked out, not of the file)
+_SLICE_ORIGINS: dict[Language, frozenset[str]] = {
+    Language.HTML: frozenset({"script"}),
+    Language.PHP: frozenset({"php"}),
+}
 
 
 def _intel_hit(
     intel: IntelIndex, segment: Segment, code: str, is_normalized: bool, state: _IntelState
 ) -> CodeHit | None:
-    if state.may_match is not None and not state.may_match(code):
+    if is_normalized:
+        if state.may_match is not None and not state.may_match(code):
+            return None
+    elif not state.may_match_raw(segment, code):
         return None
     for offset, matched, indicator in intel.scan_text(code, limit=1):
         line, column = (0, 0) if is_normalized else segment_position(segment, offset)
@@ -228,10 +275,25 @@ def _intel_hit(
 
 def _rules(code: str, language: Language, problems: list[str]) -> list[CodeHit]:
     try:
+        if len(code) <= SMALL_SEGMENT_CHARS:
+            return list(_small_segment_rules(yara_rules.packaged_rules(), code, language))
         return yara_rules.scan_rules(code, language=language)
     except SkimguardError as exc:  # a rule scan that hit its time limit
         problems.append(f"rules: {exc}")
         return []
+
+
+SMALL_SEGMENT_CHARS = 2048
+
+
+@functools.lru_cache(maxsize=4096)
+def _small_segment_rules(rules: yara_x.Rules, code: str, language: Language) -> tuple[CodeHit, ...]:
+    """The rule hits of a small segment, remembered across files: the same handler, ``echo`` of a
+    form field or ``<?php } ?>`` comes back in file after file of a web root, and a scan costs
+    more than its few bytes. ``rules`` (the packaged set, which :func:`yara_rules.scan_rules`
+    uses) ties an entry to the compiled set it came from; a scan that times out raises and is not
+    remembered."""
+    return tuple(yara_rules.scan_rules(code, language=language))
 
 
 def _segment_hits(

@@ -24,8 +24,11 @@ What comes out, per language:
   literal's value, so positions inside are approximate).
 * **TEXT** — the text, one segment.
 
-Segments come in file order (ties: the whole-file segment first). The HTML scanner is a small
-hand-written one (the standard library's ``html.parser`` does not give attribute positions); PHP is
+Segments come in file order (ties: the whole-file segment first). ``script`` segments of an HTML
+file and ``php`` segments are verbatim slices of the file (the engine's intel prefilter relies on
+it). The HTML scanner is a small hand-written one (the standard library's ``html.parser`` does not
+give attribute positions), which lets one regular expression skip, in C, the markup that holds no
+code (:data:`_HTML_SKIP`); PHP is
 split without building tokens: possessive regular expressions with the lexical rules of the
 normalizer's tokenizer skip code, strings and comments in C and stop only at a closing tag, a
 heredoc, or a literal that may print markup or JavaScript. Both are linear in the input: every
@@ -41,7 +44,8 @@ import urllib.parse
 from dataclasses import dataclass
 
 from skimguard.analyze.model import Language, Segment
-from skimguard.analyze.normalize import PHP_QUOTED_STRING, php_heredoc_end, php_string_value
+from skimguard.analyze.normalize import PHP_QUOTED_STRING, php_heredoc_end, php_string_text
+from skimguard.analyze.polyglot import image_kind
 
 MAX_ANALYZE_CHARS = 2 * 1024 * 1024
 MAX_SEGMENTS = 5000
@@ -69,8 +73,12 @@ def detect_language(path: str, head: bytes) -> Language:
     The extension decides when it is known (``.js`` → JS; ``.php``/``.phtml`` … → PHP; HTML and
     template extensions → HTML, or PHP when they hold ``<?php``; ``.inc`` → PHP when it holds
     ``<?php``; ``.htaccess``/``.user.ini``/``.css``/``.json`` → TEXT). Otherwise (and for ``-``,
-    standard input) the content is sniffed: ``<?php`` → PHP, a document tag → HTML, code-looking
-    text → JS, anything else → TEXT."""
+    standard input) the content is sniffed (:func:`_sniff`): ``<?php`` → PHP, markup at the start
+    or a document's structure → HTML, code-looking text → JS, other markup → HTML, anything else →
+    TEXT. A file that starts with image magic is TEXT whatever its
+    name: a polyglot (``GIF89a;<?php ...``) is analysed whole, so rule SG475 sees both parts."""
+    if image_kind(head) is not None:
+        return Language.TEXT
     sniff = head[:SNIFF_BYTES].decode("utf-8", "replace").lstrip("\ufeff")
     name = "" if path in ("-", "") else path.replace("\\", "/").rsplit("/", 1)[-1].lower()
     ext = "." + name.rsplit(".", 1)[-1] if "." in name else ""
@@ -89,13 +97,35 @@ def detect_language(path: str, head: bytes) -> Language:
     return _sniff(sniff)
 
 
+# an HTML element at the start of the text, after white space and HTML comments (a byte order mark
+# is gone already); other markup (``<?xml``, ``<Files …>`` of a server configuration) is not HTML
+_MARKUP_START = re.compile(
+    r"(?:\s++|<!--.*?-->)*+<(?:!doctype|html|head|body|script|noscript|style|link|meta|title|base|div|span|p|a|img"
+    r"|form|input|button|select|textarea|label|iframe|frameset|frame|object|embed|svg|table|center|font|b|i|u|br"
+    r"|hr|h[1-6]|ul|ol|li|pre|section|article|header|footer|nav|main|template)(?=[\s/>])",
+    re.I | re.S,
+)
+# the tags of a whole document: a doctype, or html with head or body, or one of them opening a line
+_DOCTYPE = re.compile(r"<!doctype\s+html\b", re.I)
+_DOCUMENT_TAG = re.compile(r"<(?:html|head|body)\b", re.I)
+_DOCUMENT_TAG_AT_LINE_START = re.compile(r"^[ \t]*<(?:html|head|body)\b", re.I | re.M)
+
+
 def _sniff(text: str) -> Language:
+    """Language of a text without a known extension. HTML only when it starts like markup or has
+    the structure of a document: JavaScript that merely names a tag in a string
+    (``el.innerHTML = '<script src=…>'``) stays JavaScript; markup without any code cue (a
+    fragment such as ``<script>…</script>`` alone) is HTML."""
     if _SNIFF_PHP.search(text) or text.lstrip().startswith("<?\n") or text.startswith("<? "):
         return Language.PHP
-    if _SNIFF_HTML.search(text):
+    if _MARKUP_START.match(text) or _DOCTYPE.search(text) or _DOCUMENT_TAG_AT_LINE_START.search(text):
+        return Language.HTML
+    if len({m.group().lower() for m in _DOCUMENT_TAG.finditer(text)}) >= 2:
         return Language.HTML
     if _SNIFF_JS.search(text):
         return Language.JS
+    if _SNIFF_HTML.search(text):
+        return Language.HTML
     return Language.TEXT
 
 
@@ -180,6 +210,31 @@ def _end_tag(name: str) -> re.Pattern[str]:
     return pattern
 
 
+# A whole start tag as :func:`_parse_tag` reads it (same names, values and end), in C: most tags
+# hold no code, and for those the attributes need not be taken apart. An unterminated quote or a
+# tag cut by the end of the text does not match (``_parse_tag`` then decides).
+_TAG_FAST = re.compile(
+    r"<([A-Za-z][^\s/>]*+)"
+    r"(?:[\s/]*+[^\s/>][^\s/>=]*+\s*+(?:=\s*+(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\s>]*+)|(?!=)))*+"
+    r"[\s/]*+>"
+)
+# an attribute name that may start with "on" (attribute names start after white space, "/" or a
+# closing quote)
+_MAYBE_EVENT_ATTR = re.compile(r"[\s/\"']on[a-z]", re.I)
+
+
+def _no_code_attrs(raw: str) -> bool:
+    """True when the start tag ``raw`` can give no piece: no ``on*`` attribute, no
+    ``javascript:`` URL (even with tabs or new lines inside it), no character reference that
+    could spell one, only ASCII (``str.lower`` maps a few other letters to ASCII ones)."""
+    if not raw.isascii() or "&" in raw or _MAYBE_EVENT_ATTR.search(raw):
+        return False
+    low = raw.lower()
+    if "\t" in low or "\n" in low or "\r" in low:
+        low = _URL_STRIP.sub("", low)
+    return "javascript:" not in low
+
+
 def _parse_tag(text: str, pos: int) -> tuple[str, list[tuple[str, str, int]], int] | None:
     """Parse a start tag at ``pos`` (the ``<``): (name, [(attr, value, value offset)], end) or
     None when the text ends inside the tag (a browser drops such a tag)."""
@@ -256,12 +311,34 @@ def _script_is_js(attrs: list[tuple[str, str, int]]) -> bool:
     return True
 
 
+# Markup that gives no piece, skipped in C before the scanner looks at the next ``<`` itself: text,
+# complete comments, ``<!…>``/``</…>``/``<?…>``, a ``<`` that starts nothing, and start tags of
+# elements other than script and raw text whose attributes hold no handler, no ``javascript:`` and
+# no ``&`` (ASCII only, quoted values without ``<`` or ``>``: for those the tag ends at its first
+# ``>``, as :func:`_parse_tag` reads it). Every branch stops at the next ``<``, ``>`` or a closing
+# ``-->``, so a branch that fails has looked at little; the scanner decides everything else.
+_HTML_SKIP = re.compile(
+    r"(?:[^<]++"
+    r"|<!--.*?-->"
+    r"|<(?!!--)[!?/][^>]*+>"
+    r"|<(?![A-Za-z!?/]|\Z)"
+    r"|<(?!(?i:script|style|textarea|title|xmp|iframe|noembed|noframes|noscript|plaintext)[\s/>])"
+    r"(?![^<>]*?(?i:[\s/\"']on[a-z]))"
+    r"(?![^<>]*?(?i:j[\t\n\r]*a[\t\n\r]*v[\t\n\r]*a[\t\n\r]*s[\t\n\r]*c[\t\n\r]*r[\t\n\r]*i[\t\n\r]*p[\t\n\r]*t[\t\n\r]*:))"
+    r"[A-Za-z](?:[^<>\"'&\x80-\U0010ffff]|\"[^\"<>&\x80-\U0010ffff]*+\"|'[^'<>&\x80-\U0010ffff]*+')*+>"
+    r")*+",
+    re.S,
+)
+
+
 def _scan_html(text: str, origin_override: str | None = None) -> list[_Piece]:
     """Inline scripts, event handlers and ``javascript:`` URLs of an HTML text (offsets into it)."""
     pieces: list[_Piece] = []
     n = len(text)
     pos = 0
+    skip = _HTML_SKIP.match
     while len(pieces) < MAX_SEGMENTS:
+        pos = skip(text, pos).end()  # type: ignore[union-attr]
         lt = text.find("<", pos)
         if lt < 0 or lt + 1 >= n:
             break
@@ -277,11 +354,16 @@ def _scan_html(text: str, origin_override: str | None = None) -> list[_Piece]:
                 break
             pos = end + 1
         elif c.isascii() and c.isalpha():
-            tag = _parse_tag(text, lt)
-            if tag is None:
-                break
-            name, attrs, pos = tag
-            pieces.extend(_attr_pieces(attrs, origin_override))
+            fast = _TAG_FAST.match(text, lt)
+            attrs: list[tuple[str, str, int]] = []
+            if fast is not None and _no_code_attrs(fast.group()) and fast.group(1).lower() != "script":
+                name, pos = fast.group(1).lower(), fast.end()
+            else:
+                tag = _parse_tag(text, lt)
+                if tag is None:
+                    break
+                name, attrs, pos = tag
+                pieces.extend(_attr_pieces(attrs, origin_override))
             if name == "script":
                 m = _end_tag("script").search(text, pos)
                 body_end = m.start() if m else n
@@ -312,7 +394,11 @@ def _scan_html(text: str, origin_override: str | None = None) -> list[_Piece]:
 # string or heredoc runs to the end of the text.
 
 _ECHO_MARKUP = re.compile(r"<(?:script|iframe|form|input)\b", re.I)
-_ECHO_JS = re.compile(r"\bfunction\s*[\w$]*\s*\(|=>\s*\{|\baddEventListener\s*\(|\bXMLHttpRequest\b")
+# (word boundaries are checked behind the words, so that the search can skip to their first letters)
+_ECHO_JS = re.compile(
+    r"function(?<!\wfunction)\s*[\w$]*\s*\(|=>\s*\{|addEventListener(?<!\waddEventListener)\s*\("
+    r"|XMLHttpRequest(?<!\wXMLHttpRequest)\b"
+)
 # What a single literal must contain, as written, for its value to match one of the two above: the
 # words themselves, or an escape that can spell anything (simple escapes only give white space,
 # quotes, ``\\`` and ``$``, which the two patterns only accept as white space between words).
@@ -342,8 +428,13 @@ _PHP_STRING_RUN = re.compile(rf"(?:{_SQ}|{_DQ})(?P<run>(?:\s*+\.\s*+(?:{_SQ}|{_D
 _PHP_OPEN_TAG = re.compile(r"<\?(?:[pP][hH][pP](?=\s|\Z)|=|(?=\s))")
 
 
+_BLANK_ASCII = bytes(10 if b == 10 else 32 for b in range(256))
+
+
 def _blank(text: str) -> str:
     """``text`` with every character but ``\\n`` replaced by a space (offsets stay exact)."""
+    if text.isascii():  # the common case, in C
+        return text.encode("ascii").translate(_BLANK_ASCII).decode("ascii")
     return "\n".join(" " * len(line) for line in text.split("\n"))
 
 
@@ -376,7 +467,7 @@ def _php_block(text: str, pos: int, pieces: list[_Piece]) -> int:
         if m is None:
             return n  # an unterminated string
         if (m.end("run") > m.start("run") or _ECHO_MAYBE.search(m.group())) and len(pieces) < MAX_SEGMENTS:
-            pieces.extend(_echo_pieces(m.group(), pos))
+            pieces.extend(_echo_pieces(m.group(), pos, single=m.end("run") == m.start("run")))
         pos = m.end()
 
 
@@ -414,17 +505,18 @@ def _php_pieces(text: str) -> list[_Piece]:
     return pieces
 
 
-def _echo_pieces(raw: str, tok_offset: int) -> list[_Piece]:
-    """Markup or JavaScript in a PHP string literal ``raw`` (maybe a ``.``-joined run) found at
-    ``tok_offset``."""
+def _echo_pieces(raw: str, tok_offset: int, *, single: bool = False) -> list[_Piece]:
+    """Markup or JavaScript in a PHP string literal ``raw`` (maybe a ``.``-joined run, unless
+    ``single`` says it is one literal) found at ``tok_offset``."""
     if "\\" not in raw and not _ECHO_MARKUP.search(raw) and not _ECHO_JS.search(raw):
         return []
     parts: list[str] = []
-    pieces = [raw] if raw.startswith("<<<") else [m.group() for m in PHP_QUOTED_STRING.finditer(raw)]
+    whole = single or raw.startswith("<<<")
+    pieces = [raw] if whole else [m.group() for m in PHP_QUOTED_STRING.finditer(raw)]
     for piece in pieces:
-        value = php_string_value(piece)
+        value = php_string_text(piece)
         if value is not None:
-            parts.append(value.decode("utf-8", "replace"))
+            parts.append(value)
         else:  # interpolating string: keep its body as written
             parts.append(piece[1:-1] if piece[:1] in "\"'" else piece)
     value_text = "".join(parts)

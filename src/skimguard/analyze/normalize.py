@@ -21,7 +21,8 @@ JavaScript passes (tokenizer below understands strings, comments, regex literals
     ``String.fromCharCode(104, 0x74, 115-1)`` (and ``.apply(null, [...])``) of numeric literals or
     tiny arithmetic on them becomes a string literal.
 ``atob`` / ``unescape`` / ``uri-decode``
-    ``atob('...')`` (also ``window.atob``) whose result is printable ASCII, ``unescape('%61')``,
+    ``atob('...')`` (also ``window.atob``, ``this.atob`` and through brackets, ``this['atob']``,
+    ``self["atob"]``) whose result is printable ASCII, ``unescape('%61')``,
     ``decodeURIComponent('%61')`` and ``decodeURI`` of a literal become a literal.
 ``concat``
     ``'a' + "b"`` becomes ``'ab'`` when operator precedence makes that exact.
@@ -45,6 +46,12 @@ JavaScript passes (tokenizer below understands strings, comments, regex literals
     when the code tokenizes cleanly (balanced, no unterminated string or comment).
 ``bracket-member``
     ``window['location']`` becomes ``window.location`` (identifier-like names only).
+``control-flow``
+    javascript-obfuscator's control-flow flattening — ``while (!![]) { switch (o[i++]) { case '1':
+    …; continue; … } break; }`` over ``o = '2|0|1'.split('|')`` — becomes a block of the case
+    bodies in the order of the split string, when that string and the labels are literals and the
+    loop has exactly that shape (see :func:`_pass_control_flow`). Otherwise the loop stays; the
+    rules and the structure layer still see every statement in it, only not in running order.
 
 PHP passes: calls of pure decoding functions on literals are folded — ``base64_decode``,
 ``gzinflate`` / ``gzuncompress`` / ``gzdecode`` (bounded with ``decompressobj(max_length)``),
@@ -57,7 +64,9 @@ tokenized (an escape that spells printable ASCII, ``.`` between literals, a call
 function or of ``eval``/``assert`` whose argument may fold); the code between them stays one
 opaque token, so a web shell of thousands of statements costs what its few literal expressions
 cost. A lone literal whose escapes spell nothing printable (``"\\n"``, ``"\\x00"``) is not rewritten.
-HTML and TEXT segments are returned unchanged.
+HTML and TEXT segments are returned unchanged. A round after one that spliced ``eval`` payloads
+runs only when a payload was not peeled to the end or sits inside an expression (``'a' .
+eval(…)``): a payload spliced as a statement was folded, unescaped and peeled whole already.
 
 Bounds: the output never grows past ``max(4 * len(input), 1 MiB)`` characters (a transformation
 that would cross it is skipped), every pass is linear in the tokens, regular expressions have no
@@ -112,6 +121,12 @@ class _Ctx:
     deadline: float
     steps: list[str] = field(default_factory=list)
     depth: int = 0  # eval payloads being peeled inside this round
+    # PHP: a payload spliced in this round may give the next round work (it was not peeled to the
+    # end, or it sits inside an expression: see _php_eval_pass)
+    eval_open: bool = False
+    # PHP: literals the fold pass wrote, by the id of their text: (text, value, value as text), so
+    # that the eval pass takes a folded payload back without unescaping and decoding it again
+    literals: dict[int, tuple[str, bytes, str]] = field(default_factory=dict)
     brackets: tuple[list[JsTok], list[int]] | None = None  # the last bracket pairing computed
 
     def pairs(self, toks: list[JsTok]) -> list[int]:
@@ -160,6 +175,10 @@ def normalize(segment: Segment, *, max_rounds: int = 4, deadline: float | None =
             break
         text = new_text
         steps.extend(ctx.steps)
+        if not ctx.eval_open:
+            # every PHP payload spliced in was peeled whole in this round (fold, escapes, nested
+            # eval, in that order): another round over the same code would find nothing new
+            changed_by = [name for name in changed_by if name != "php-eval"]
         allowed = frozenset().union(*(_ENABLES.get(name, _ALL) for name in changed_by))
         if ctx.expired() or not allowed:
             break
@@ -362,9 +381,12 @@ def _parse_int(v: JsVal) -> float:
 J_ID, J_NUM, J_STR, J_TPL, J_REGEX, J_PUNCT, J_BAD, J_EOF = range(8)
 JsTok = tuple[int, str, str]  # (kind, text, leading trivia: whitespace and comments)
 
+# (possessive trivia, and the one-character punctuators that never start a longer one first: the
+# most frequent tokens are tried with the fewest steps)
 _JS_TOKEN = re.compile(
-    r"(?P<tv>(?:[\s\ufeff]+|//[^\n\r\u2028\u2029]*|/\*[\s\S]*?(?:\*/|\Z))*)"
-    r"(?:(?P<id>(?:[^\W\d]|\$)[\w$]*)"
+    r"(?P<tv>(?:[\s\ufeff]++|//[^\n\r\u2028\u2029]*+|/\*[\s\S]*?(?:\*/|\Z))*+)"
+    r"(?:(?P<p1>[()\[\];,~@#])"
+    r"|(?P<id>(?:[^\W\d]|\$)[\w$]*+)"
     r"|(?P<num>0[xXoObB][0-9a-fA-F_]+n?|(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?n?)"
     r"|(?P<str>'[^'\\\n\r]*(?:\\(?:\r\n|[\s\S])[^'\\\n\r]*)*'|\"[^\"\\\n\r]*(?:\\(?:\r\n|[\s\S])[^\"\\\n\r]*)*\")"
     r"|(?P<p>>>>=|\.\.\.|===|!==|\*\*=|<<=|>>=|>>>|&&=|\|\|=|\?\?=|=>|==|!=|<=|>=|&&|\|\||\?\?|\?\.(?![0-9])"
@@ -381,10 +403,18 @@ _JS_GROUPS = _JS_TOKEN.groupindex
 _JS_G_PUNCT, _JS_G_OTHER, _JS_G_EOF = _JS_GROUPS["p"], _JS_GROUPS["other"], _JS_GROUPS["eof"]
 _JS_G_LB, _JS_G_RB = _JS_GROUPS["lb"], _JS_GROUPS["rb"]
 _JS_KIND_BY_GROUP = [J_BAD] * (len(_JS_GROUPS) + 1)
-for _name, _jkind in (("id", J_ID), ("num", J_NUM), ("str", J_STR), ("p", J_PUNCT), ("lb", J_PUNCT), ("rb", J_PUNCT)):
+for _name, _jkind in (
+    ("p1", J_PUNCT),
+    ("id", J_ID),
+    ("num", J_NUM),
+    ("str", J_STR),
+    ("p", J_PUNCT),
+    ("lb", J_PUNCT),
+    ("rb", J_PUNCT),
+):
     _JS_KIND_BY_GROUP[_JS_GROUPS[_name]] = _jkind
 # identifiers, numbers, strings and punctuators other than braces need no more than the match
-assert _JS_G_PUNCT == max(_JS_GROUPS[n] for n in ("id", "num", "str", "p")) == _JS_G_LB - 1
+assert _JS_G_PUNCT == max(_JS_GROUPS[n] for n in ("p1", "id", "num", "str", "p")) == _JS_G_LB - 1
 
 
 def _scan_template(text: str, pos: int) -> tuple[int, str]:
@@ -407,79 +437,93 @@ def tokenize_js(text: str, deadline: float | None = None) -> list[JsTok]:
     ``''.join(trivia + text)`` gives the input back exactly. Unterminated strings and regular
     expressions become ``J_BAD`` tokens up to the end of the line, unterminated templates up to the
     end of the text; the tokenizer never fails and is linear in the input. Past ``deadline``
-    (``time.monotonic()``), the rest of the text becomes one ``J_BAD`` token."""
+    (``time.monotonic()``), the rest of the text becomes one ``J_BAD`` token.
+
+    One ``finditer`` runs over the text and is started again only where the token is not what the
+    pattern matched (a regular expression literal, ``/=``, a template, an unterminated string)."""
     toks: list[JsTok] = []
     append = toks.append
-    match = _JS_TOKEN.match
+    finditer = _JS_TOKEN.finditer
     kinds = _JS_KIND_BY_GROUP
     plain, lb, rb, other, eof = _JS_G_PUNCT, _JS_G_LB, _JS_G_RB, _JS_G_OTHER, _JS_G_EOF
     pos = 0
     stack: list[bool] = []  # open braces: True for a template substitution
     check = 8192  # tokens until the next look at the clock
     while True:
-        check -= 1
-        if not check:
-            check = 8192
-            if deadline is not None and time.monotonic() > deadline:
-                append((J_BAD, text[pos:], ""))
-                append((J_EOF, "", ""))
-                break
-        m = match(text, pos)
-        if m is None:  # pragma: no cover - the pattern always matches
-            append((J_EOF, "", text[pos:]))
-            break
-        g = m.lastindex or other
-        start, end = m.span(g)
-        if g <= plain:
-            append((kinds[g], text[start:end], text[pos:start]))
-            pos = end
-            continue
-        tv = text[pos:start]
-        if g == eof:
-            append((J_EOF, "", tv))
-            break
-        kind = kinds[g]
-        if g == lb:
-            stack.append(False)
-        elif g == rb:
-            if stack and stack.pop():
-                end, how = _scan_template(text, end)
-                if how == "open":
-                    stack.append(True)
-                kind = J_BAD if how == "eof" else J_TPL
-        else:  # other
-            ch = text[start]
-            if ch == "/":
-                pk, pt = (toks[-1][0], toks[-1][1]) if toks else (-1, "")
-                regex_ok = (
-                    pk == -1 or (pk == J_PUNCT and pt not in (")", "]")) or (pk == J_ID and pt in _REGEX_AFTER_KW)
-                )
-                if regex_ok:
-                    rm = _JS_REGEX.match(text, start)
-                    if rm:
-                        end, kind = rm.end(), J_REGEX
+        for m in finditer(text, pos):
+            check -= 1
+            if not check:
+                check = 8192
+                if deadline is not None and time.monotonic() > deadline:
+                    at = m.start()
+                    append((J_BAD, text[at:], ""))
+                    append((J_EOF, "", ""))
+                    return toks
+            g = m.lastindex or other
+            if g <= plain:
+                tok, tv = m.group(g, 1)
+                append((kinds[g], tok, tv))
+                continue
+            start, end = m.span(g)
+            tv = m.group(1)
+            if g == eof:
+                append((J_EOF, "", tv))
+                return toks
+            kind = kinds[g]
+            jump = False  # the token does not end where the match did
+            if g == lb:
+                stack.append(False)
+            elif g == rb:
+                if stack and stack.pop():
+                    end, how = _scan_template(text, end)
+                    if how == "open":
+                        stack.append(True)
+                    kind = J_BAD if how == "eof" else J_TPL
+                    jump = True
+            else:  # other
+                ch = text[start]
+                if ch == "/":
+                    pk, pt = (toks[-1][0], toks[-1][1]) if toks else (-1, "")
+                    regex_ok = (
+                        pk == -1 or (pk == J_PUNCT and pt not in (")", "]")) or (pk == J_ID and pt in _REGEX_AFTER_KW)
+                    )
+                    if regex_ok:
+                        rm = _JS_REGEX.match(text, start)
+                        if rm:
+                            end, kind = rm.end(), J_REGEX
+                        else:
+                            em = _TO_EOL.match(text, start)
+                            end = em.end() if em else len(text)
+                        jump = True
                     else:
-                        em = _TO_EOL.match(text, start)
-                        end = em.end() if em else len(text)
-                else:
-                    kind = J_PUNCT
-                    if text.startswith("/=", start):
-                        end = start + 2
-            elif ch == "`":
-                end, how = _scan_template(text, start + 1)
-                if how == "open":
-                    stack.append(True)
-                kind = J_BAD if how == "eof" else J_TPL
-            elif ch in "'\"":
-                em = _TO_EOL.match(text, start)
-                end = em.end() if em else len(text)
-        append((kind, text[start:end], tv))
-        pos = end
-    return toks
+                        kind = J_PUNCT
+                        if text.startswith("/=", start):
+                            end = start + 2
+                            jump = True
+                elif ch == "`":
+                    end, how = _scan_template(text, start + 1)
+                    if how == "open":
+                        stack.append(True)
+                    kind = J_BAD if how == "eof" else J_TPL
+                    jump = True
+                elif ch in "'\"":
+                    em = _TO_EOL.match(text, start)
+                    end = em.end() if em else len(text)
+                    jump = True
+            append((kind, text[start:end], tv))
+            if jump:
+                pos = end
+                break
+        else:  # pragma: no cover - the pattern matches the end of the text, which returns
+            append((J_EOF, "", ""))
+            return toks
 
 
 def _join(toks: Sequence[tuple[int, str, str]]) -> str:
     return "".join([t[2] + t[1] for t in toks])
+
+
+_BRACKET_TEXTS = frozenset("()[]{}")
 
 
 def _match_brackets(toks: Sequence[tuple[int, str, str]], punct: int) -> list[int]:
@@ -487,10 +531,8 @@ def _match_brackets(toks: Sequence[tuple[int, str, str]], punct: int) -> list[in
     partner = [-1] * len(toks)
     stack: list[int] = []
     closers = {")": "(", "]": "[", "}": "{"}
-    for i, t in enumerate(toks):
-        if t[0] != punct:
-            continue
-        s = t[1]
+    for i in [i for i, t in enumerate(toks) if t[1] in _BRACKET_TEXTS and t[0] == punct]:
+        s = toks[i][1]
         if s in ("(", "[", "{"):
             stack.append(i)
         elif s in closers:
@@ -734,14 +776,18 @@ def _eval_tokens(
 # ---------------------------------------------------------------------------------------------
 
 _GLOBAL_OBJECTS = frozenset({"window", "self", "globalThis", "top", "parent", "frames"})
+# what a page's globals (atob, eval …) are reached through: a global object, or ``this`` (the window
+# at the top level, where loaders write ``this['eval'](this['atob']('…'))``)
+_RECEIVERS = _GLOBAL_OBJECTS | {"this"}
 _OPERAND_END_KW = _words(
     "return typeof instanceof in of new delete void throw case do else yield await export default extends"
 )
 
 
-@dataclass(frozen=True)
-class _Edit:
-    """Replace ``toks[start:end]`` by ``new``; ``tail`` is trivia put before what follows."""
+class _Edit(NamedTuple):
+    """Replace ``toks[start:end]`` by ``new``; ``tail`` is trivia put before what follows. (A named
+    tuple, not a frozen dataclass: the passes make one per literal they fold, tens of thousands in
+    a large file, and a tuple is built several times faster.)"""
 
     start: int
     end: int
@@ -791,10 +837,10 @@ def _is_member_dot(t: JsTok) -> bool:
 
 
 def _call_start(toks: Sequence[JsTok], i: int) -> int:
-    """Index where the callee at ``i`` starts: ``i``, or ``i-2`` for ``window.name``; -1 when the
-    name is a member of something else (``foo.atob``)."""
+    """Index where the callee at ``i`` starts: ``i``, or ``i-2`` for ``window.name`` or
+    ``this.name``; -1 when the name is a member of something else (``foo.atob``)."""
     if i >= 1 and _is_member_dot(toks[i - 1]):
-        if _is_punct(toks[i - 1], ".") and i >= 2 and toks[i - 2][0] == J_ID and toks[i - 2][1] in _GLOBAL_OBJECTS:
+        if _is_punct(toks[i - 1], ".") and i >= 2 and toks[i - 2][0] == J_ID and toks[i - 2][1] in _RECEIVERS:
             if i >= 3 and _is_member_dot(toks[i - 3]):
                 return -1
             return i - 2
@@ -977,17 +1023,42 @@ def _decode_uri(s: str, component: bool) -> str | None:
 _DECODE_CALLS = {"atob": "atob", "unescape": "unescape", "decodeURIComponent": "uri-decode", "decodeURI": "uri-decode"}
 
 
+_DECODE_CALLS_QUOTED = {q + name + q: name for name in _DECODE_CALLS for q in "'\""}
+
+
+def _bracket_call_start(toks: Sequence[JsTok], i: int) -> int:
+    """Index where ``this['atob']`` starts when ``toks[i]`` is the quoted name in it (the receiver
+    is ``this`` or a global object, and is not itself a member); -1 otherwise."""
+    if not (i >= 2 and _is_punct(toks[i - 1], "[") and _is_punct(toks[i + 1], "]")):
+        return -1
+    receiver = toks[i - 2]
+    if receiver[0] != J_ID or receiver[1] not in _RECEIVERS or (i >= 3 and _is_member_dot(toks[i - 3])):
+        return -1
+    return i - 2
+
+
 def _pass_decode_calls(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
     n = len(toks)
     edits: list[_Edit] = []
-    for i in [i for i, t in enumerate(toks) if t[1] in _DECODE_CALLS and t[0] == J_ID]:
-        if not (i + 3 < n and _is_punct(toks[i + 1], "(") and toks[i + 2][0] == J_STR and _is_punct(toks[i + 3], ")")):
+    for i in [i for i, t in enumerate(toks) if t[1] in _DECODE_CALLS or t[1] in _DECODE_CALLS_QUOTED]:
+        t = toks[i]
+        if t[0] == J_ID:  # atob('...'), window.atob('...'), this.atob('...')
+            start, name, paren = _call_start(toks, i), t[1], i + 1
+        elif t[0] == J_STR and i + 1 < n:  # this['atob']('...'), window["atob"]('...')
+            start, name, paren = _bracket_call_start(toks, i), _DECODE_CALLS_QUOTED[t[1]], i + 2
+        else:
             continue
-        start = _call_start(toks, i)
-        arg = js_string_value(toks[i + 2][1])
-        if start < 0 or arg is None:
+        if start < 0 or not (
+            paren + 2 < n
+            and _is_punct(toks[paren], "(")
+            and toks[paren + 1][0] == J_STR
+            and _is_punct(toks[paren + 2], ")")
+        ):
             continue
-        name = toks[i][1]
+        quoted = toks[paren + 1][1]
+        arg = js_string_value(quoted)
+        if arg is None:
+            continue
         value: str | None
         if name == "atob":
             value = _atob(arg)
@@ -999,7 +1070,7 @@ def _pass_decode_calls(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
             value = _decode_uri(arg, name == "decodeURIComponent")
         if value is None:
             continue
-        edit = _literal_edit(toks, start, i + 4, js_literal(value, toks[i + 2][1][0]), ctx)
+        edit = _literal_edit(toks, start, paren + 3, js_literal(value, quoted[0]), ctx)
         if edit is not None:
             edits.append(edit)
             ctx.step(_DECODE_CALLS[name])
@@ -1048,27 +1119,38 @@ def _concat_next_ok(t: JsTok) -> bool:
 
 
 def _pass_concat(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
+    # (written out without helpers: a file of string-splitting obfuscation has tens of thousands
+    # of chains, and this loop is most of what normalizing it costs)
     n = len(toks)
     edits: list[_Edit] = []
     done = 0
     for i in [i for i, t in enumerate(toks) if t[0] == J_STR]:
-        if i < done or i + 2 >= n or not _is_punct(toks[i + 1], "+") or toks[i + 2][0] != J_STR:
+        if i < done or i + 2 >= n:
             continue
-        j = i
-        while j + 2 < n and _is_punct(toks[j + 1], "+") and toks[j + 2][0] == J_STR:
+        plus = toks[i + 1]
+        if plus[1] != "+" or plus[0] != J_PUNCT or toks[i + 2][0] != J_STR:
+            continue
+        j = i + 2
+        while j + 2 < n:
+            plus = toks[j + 1]
+            if plus[1] != "+" or plus[0] != J_PUNCT or toks[j + 2][0] != J_STR:
+                break
             j += 2
         done = j + 1
         if not _concat_next_ok(toks[j + 1]):
             j -= 2
         if j <= i or not _concat_prev_ok(toks, i):
             continue
-        values = [js_string_value(toks[k][1]) for k in range(i, j + 1, 2)]
-        if any(v is None for v in values):
+        values = [
+            raw[1:-1] if "\\" not in raw else js_string_value(raw) for raw in [toks[k][1] for k in range(i, j + 1, 2)]
+        ]
+        if None in values:
             continue
-        edit = _literal_edit(toks, i, j + 1, js_literal("".join(v for v in values if v), toks[i][1][0]), ctx)
-        if edit is not None:
-            edits.append(edit)
-            ctx.step("concat")
+        literal = js_literal("".join(values), toks[i][1][0])  # type: ignore[arg-type]
+        if ctx.grow(len(literal) - sum(len(toks[k][1]) for k in range(i, j + 1))):
+            edits.append(_Edit(i, j + 1, ((J_STR, literal, toks[i][2]),)))
+    if edits:
+        ctx.step("concat")
     return _apply_edits(toks, edits)
 
 
@@ -1999,25 +2081,227 @@ def _direct_arrays(
     return {name for name in ok if declared.get(name) == 1}
 
 
+# --- control-flow flattening ---------------------------------------------------------------------
+#
+# javascript-obfuscator's "control-flow flattening" cuts a block into numbered cases and runs them
+# in the order of a split string:
+#
+#     var o = '2|0|1'.split('|'), i = 0;
+#     while (!![]) { switch (o[i++]) { case '0': b(); continue; case '1': c(); continue;
+#                                      case '2': a(); continue; } break; }
+#
+# When the order string and the labels are literals, the loop is replaced by a block of the case
+# bodies in that order (``{ a(); b(); c(); }``); the declaration of ``o`` and ``i`` stays. Only a
+# loop of exactly that shape is touched: every case ends with ``continue;`` (or holds a ``return``
+# as its last statement), no other ``break``/``continue`` is in it, the two names are used nowhere
+# else, the order names each label once, and at most :data:`MAX_FLAT_CASES` cases.
+
+MAX_FLAT_CASES = 256
+_LOOP_FOREVER = (("!", "!", "[", "]"), ("true",), ("!", "0"), ("1",))
+_NAME = (J_ID,)
+
+
+def _loop_body_open(toks: Sequence[JsTok], i: int, match: Sequence[int]) -> int:
+    """Index of the ``{`` of ``while (!![]) {`` / ``for (;;) {`` at ``i``; -1 for any other loop."""
+    if not (i + 1 < len(toks) and _is_punct(toks[i + 1], "(")):
+        return -1
+    close = match[i + 1]
+    if close < 0:
+        return -1
+    cond = tuple(t[1] for t in toks[i + 2 : close])
+    if toks[i][1] == "while" and cond not in _LOOP_FOREVER:
+        return -1
+    if toks[i][1] == "for" and cond != (";", ";"):
+        return -1
+    return close + 1 if close + 1 < len(toks) and _is_punct(toks[close + 1], "{") else -1
+
+
+def _split_order(toks: Sequence[JsTok], name_at: int) -> list[str] | None:
+    """The elements of ``NAME = 'a|b'.split('|')`` (or ``['split']``) when ``toks[name_at]`` is the
+    NAME of that declaration or assignment; None otherwise."""
+    j = name_at
+    if not (j + 6 < len(toks) and _is_punct(toks[j + 1], "=") and toks[j + 2][0] == J_STR):
+        return None
+    k = j + 3
+    if _is_punct(toks[k], ".") and toks[k + 1][1] == "split":
+        k += 2
+    elif (
+        _is_punct(toks[k], "[")
+        and toks[k + 1][0] == J_STR
+        and js_string_value(toks[k + 1][1]) == "split"
+        and k + 2 < len(toks)
+        and _is_punct(toks[k + 2], "]")
+    ):
+        k += 3
+    else:
+        return None
+    if not (k + 3 < len(toks) and _is_punct(toks[k], "(") and toks[k + 1][0] == J_STR and _is_punct(toks[k + 2], ")")):
+        return None
+    text, sep = js_string_value(toks[j + 2][1]), js_string_value(toks[k + 1][1])
+    if text is None or not sep:
+        return None
+    return text.split(sep)
+
+
+def _case_label(t: JsTok) -> str | None:
+    if t[0] == J_STR:
+        return js_string_value(t[1])
+    if t[0] == J_NUM:
+        value = _js_num(t[1])
+        return None if value is None else _js_to_string(value)
+    return None
+
+
+def _flattened_cases(
+    toks: Sequence[JsTok], open_i: int, close_i: int, match: Sequence[int]
+) -> dict[str, tuple[int, int]] | None:
+    """Case label -> (start, end) of its body without the trailing ``continue;``, for the switch
+    body ``toks[open_i + 1 : close_i]``; None when the switch is not a flattened block."""
+    cases: dict[str, tuple[int, int]] = {}
+    bounds: list[tuple[str, int]] = []  # (label, index after the colon)
+    k = open_i + 1
+    while k < close_i:
+        t = toks[k]
+        if t[0] == J_PUNCT and t[1] in ("(", "[", "{") and match[k] > k:
+            k = match[k] + 1
+            continue
+        if t[0] == J_ID and t[1] == "case":
+            label = _case_label(toks[k + 1]) if k + 2 < close_i else None
+            if label is None or not _is_punct(toks[k + 2], ":") or len(bounds) >= MAX_FLAT_CASES:
+                return None
+            bounds.append((label, k + 3))
+            k += 3
+            continue
+        if t[0] == J_ID and t[1] in ("default", "break", "continue") and not bounds:
+            return None
+        k += 1
+    if not bounds or toks[open_i + 1][1] != "case":
+        return None
+    for n, (label, start) in enumerate(bounds):
+        end = bounds[n + 1][1] - 3 if n + 1 < len(bounds) else close_i
+        if label in cases:
+            return None
+        if end - start >= 2 and toks[end - 2][1] == "continue" and _is_punct(toks[end - 1], ";"):
+            body_end = end - 2
+        elif end - start >= 1 and toks[end - 1][1] == "continue" and toks[end - 1][0] == J_ID:
+            body_end = end - 1
+        elif any(t[0] == J_ID and t[1] == "return" for t in toks[start:end]):
+            body_end = end
+        else:
+            return None  # would fall through to the next case
+        if any(t[0] == J_ID and t[1] in ("break", "continue", "default", "case") for t in toks[start:body_end]):
+            return None
+        cases[label] = (start, body_end)
+    return cases
+
+
+def _pass_control_flow(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
+    n = len(toks)
+    loops = [i for i, t in enumerate(toks) if t[0] == J_ID and t[1] in ("while", "for")]
+    if not loops:
+        return None
+    match = ctx.pairs(toks)
+    uses: dict[str, list[int]] | None = None
+    edits: list[_Edit] = []
+    for i in loops:
+        body = _loop_body_open(toks, i, match)
+        # { switch ( NAME [ NAME2 ++ ] ) { ... } break ; }
+        if body < 0 or body + 10 >= n or toks[body + 1][1] != "switch" or not _is_punct(toks[body + 2], "("):
+            continue
+        head = toks[body + 3 : body + 10]
+        if not (
+            head[0][0] == J_ID
+            and _is_punct(head[1], "[")
+            and head[2][0] == J_ID
+            and _is_punct(head[3], "++")
+            and _is_punct(head[4], "]")
+            and _is_punct(head[5], ")")
+            and _is_punct(head[6], "{")
+        ):
+            continue
+        switch_open = body + 9
+        switch_close = match[switch_open]
+        loop_close = match[body]
+        if switch_close < 0 or loop_close < 0:
+            continue
+        after = [t[1] for t in toks[switch_close + 1 : loop_close]]
+        if after not in (["break", ";"], ["break"]):
+            continue
+        if uses is None:
+            uses = {}
+            for k, t in enumerate(toks):
+                if t[0] == J_ID:
+                    uses.setdefault(t[1], []).append(k)
+        order_name, counter = head[0][1], head[2][1]
+        order_uses, counter_uses = uses.get(order_name, []), uses.get(counter, [])
+        if len(order_uses) != 2 or len(counter_uses) != 2 or order_uses[1] != body + 3 or counter_uses[1] != body + 5:
+            continue
+        c = counter_uses[0]
+        if not (c + 2 < n and _is_punct(toks[c + 1], "=") and _js_num(toks[c + 2][1]) == 0.0):
+            continue
+        order = _split_order(toks, order_uses[0])
+        cases = _flattened_cases(toks, switch_open, switch_close, match)
+        if order is None or cases is None or len(order) != len(set(order)) or not set(order) <= set(cases):
+            continue
+        new: list[JsTok] = [(J_PUNCT, "{", toks[i][2])]
+        for label in order:
+            start, end = cases[label]
+            new.extend(toks[start:end])
+        new.append((J_PUNCT, "}", toks[loop_close][2]))
+        old_len = sum(len(t[1]) for t in toks[i : loop_close + 1])
+        if not ctx.grow(sum(len(t[1]) for t in new) - old_len):
+            continue
+        edits.append(_Edit(i, loop_close + 1, tuple(new)))
+        ctx.step("control-flow")
+    return _apply_edits(toks, edits)
+
+
 _JsPass = Callable[[list[JsTok], _Ctx], "list[JsTok] | None"]
-_JS_PASSES: tuple[tuple[str, _JsPass, re.Pattern[str]], ...] = (
-    ("escapes", _pass_escapes, re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F{]|[0-7])")),
-    ("fromCharCode", _pass_from_char_code, re.compile(r"fromCharCode")),
-    ("decode", _pass_decode_calls, re.compile(r"\b(?:atob|unescape|decodeURI(?:Component)?)\s*\(\s*['\"]")),
-    ("concat", _pass_concat, re.compile(r"['\"]\s*\+\s*['\"]")),
-    ("string-array", _pass_string_array, re.compile(r"=\s*\[\s*['\"]")),
-    ("eval", _pass_eval, re.compile(r"\b(?:eval|Function)\s*\(|\bset(?:Timeout|Interval)\s*\(\s*['\"]")),
-    ("bracket", _pass_bracket_member, re.compile(r"\[\s*['\"][\w$\\]")),
+
+
+# Each pass has a trigger: a pattern that must occur in the text for the pass to have work (a
+# superset of what the pass folds, checked exactly on the tokens). Triggers start with a literal or
+# a small set of characters and not with ``\b``, so that the search skips ahead instead of trying
+# every position.
+def _trigger(*pairs: tuple[str, str]) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """(needle, pattern) pairs: the pattern is searched only when its needle (a plain substring,
+    found fast) occurs."""
+    return tuple((needle, re.compile(pattern)) for needle, pattern in pairs)
+
+
+_BEFORE_NAME = r"(?<![\w$]{})"  # after a literal name: no identifier character before it
+_JS_PASSES: tuple[tuple[str, _JsPass, tuple[tuple[str, re.Pattern[str]], ...]], ...] = (
+    ("escapes", _pass_escapes, _trigger(("\\", r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F{]|[0-7])"))),
+    ("fromCharCode", _pass_from_char_code, _trigger(("fromCharCode", "fromCharCode"))),
+    (
+        "decode",
+        _pass_decode_calls,
+        _trigger(
+            *(
+                (name, name + r"(?:Component)?(?:['\"]\s*\])?\s*\(\s*['\"]")
+                for name in ("atob", "unescape", "decodeURI")
+            )
+        ),
+    ),
+    ("concat", _pass_concat, _trigger(("+", r"['\"]\s*\+\s*['\"]"))),
+    ("string-array", _pass_string_array, _trigger(("[", r"=\s*\[\s*['\"]"))),
+    (
+        "eval",
+        _pass_eval,
+        _trigger(
+            ("eval", "eval" + _BEFORE_NAME.format("eval") + r"\s*\("),
+            ("Function", "Function" + _BEFORE_NAME.format("Function") + r"\s*\("),
+            ("setTimeout", r"setTimeout\s*\(\s*['\"]"),
+            ("setInterval", r"setInterval\s*\(\s*['\"]"),
+        ),
+    ),
+    ("bracket", _pass_bracket_member, _trigger(("[", r"\[\s*['\"][\w$\\]"))),
+    (
+        "control-flow",
+        _pass_control_flow,
+        _trigger(("switch", r"switch\s*\(\s*[\w$]+\s*\[\s*[\w$]+\s*\+\+\s*\]\s*\)")),
+    ),
 )
-# words one of which a trigger needs (a fast substring test before the search)
-_JS_TRIGGER_NEEDLES: dict[str, tuple[str, ...]] = {
-    "escapes": ("\\",),
-    "decode": ("atob", "unescape", "decodeURI"),
-    "concat": ("+",),
-    "string-array": ("[",),
-    "eval": ("eval", "Function", "setTimeout", "setInterval"),
-    "bracket": ("[",),
-}
 _ALL = frozenset(name for name, _, _ in _JS_PASSES) | {"php-fold", "php-eval", "php-escape"}
 # which passes a change by a pass can give new work to (literal *values* are always decoded, so
 # rewriting escapes enables nothing; new code from eval enables everything)
@@ -2025,9 +2309,12 @@ _ENABLES: dict[str, frozenset[str]] = {
     "escapes": frozenset(),
     "fromCharCode": frozenset({"concat", "bracket", "decode", "eval"}),
     "decode": frozenset({"concat", "bracket", "decode", "eval"}),
-    "concat": frozenset({"concat", "bracket", "decode", "eval"}),
-    "string-array": frozenset({"concat", "bracket", "decode", "eval", "string-array"}),  # arrays of arrays, objects
-    "bracket": frozenset({"fromCharCode", "decode", "eval"}),
+    "concat": frozenset({"concat", "bracket", "decode", "eval", "control-flow"}),
+    # arrays of arrays, objects
+    "string-array": frozenset({"concat", "bracket", "decode", "eval", "string-array", "control-flow"}),
+    "bracket": frozenset({"fromCharCode", "decode", "eval", "control-flow"}),
+    # a flattened block inside another one: the outer loop holds the inner one's break/continue
+    "control-flow": frozenset({"control-flow"}),
     # PHP: a fold folds whole expressions and ``eval`` folds its argument itself, so only new code
     # (an ``eval`` payload spliced in) can give another round work
     "php-fold": frozenset(),
@@ -2046,8 +2333,7 @@ def _js_round(
         (name, fn)
         for name, fn, trigger in _JS_PASSES
         if (allowed is None or name in allowed)
-        and any(needle in text for needle in _JS_TRIGGER_NEEDLES.get(name, ("",)))
-        and trigger.search(text)
+        and any(needle in text and pattern.search(text) for needle, pattern in trigger)
     ]
     if not active:
         return text, [], toks
@@ -2142,7 +2428,14 @@ _HEREDOC_LABEL = re.compile(r"<<<[ \t]*[\"']?(" + _PHP_NAME + r")")
 
 
 def php_tokens(
-    text: str, *, start_in_code: bool = False, coarse: bool = False, max_blocks: int = 0, deadline: float | None = None
+    text: str,
+    *,
+    start_in_code: bool = False,
+    coarse: bool = False,
+    max_blocks: int = 0,
+    deadline: float | None = None,
+    start: int = 0,
+    end: int | None = None,
 ) -> list[PhpToken]:
     """Split PHP source (with its inline HTML) into tokens; the last one is ``EOF``.
 
@@ -2151,11 +2444,13 @@ def php_tokens(
     heredocs apart and lumps everything else into ``CODE`` runs (enough to find PHP blocks and
     their literals, and much faster); there a ``.``-joined run of quoted strings is one ``STR``.
     With ``max_blocks``, the text after that many opening tags becomes one ``BAD`` token, and so
-    does the text left when ``deadline`` (``time.monotonic()``) passes. Linear; never fails."""
+    does the text left when ``deadline`` (``time.monotonic()``) passes. ``start``/``end`` tokenize
+    ``text[start:end]`` as if it were the whole text, with offsets into ``text`` (no copy is made).
+    Linear; never fails."""
     toks: list[PhpToken] = []
     append = toks.append
-    pos = 0
-    n = len(text)
+    pos = start
+    n = len(text) if end is None else end
     code = start_in_code
     blocks = 0
     match = (_PHP_COARSE if coarse else _PHP_TOKEN).match
@@ -2163,34 +2458,42 @@ def php_tokens(
     new_token = tuple.__new__
     while True:
         if deadline is not None and not len(toks) & 8191 and toks and time.monotonic() > deadline:
-            append(PhpToken(PhpKind.BAD, text[pos:], "", pos))
+            append(PhpToken(PhpKind.BAD, text[pos:n], "", pos))
             append(PhpToken(PhpKind.EOF, "", "", n))
             break
         if not code:
-            m = _PHP_OPEN.search(text, pos)
+            m = _PHP_OPEN.search(text, pos, n)
             if m is None:
                 if pos < n:
-                    append(PhpToken(PhpKind.HTML, text[pos:], "", pos))
+                    append(PhpToken(PhpKind.HTML, text[pos:n], "", pos))
                 append(PhpToken(PhpKind.EOF, "", "", n))
                 break
             if m.start() > pos:
                 append(PhpToken(PhpKind.HTML, text[pos : m.start()], "", pos))
             blocks += 1
             if max_blocks and blocks > max_blocks:
-                append(PhpToken(PhpKind.BAD, text[m.start() :], "", m.start()))
+                append(PhpToken(PhpKind.BAD, text[m.start() : n], "", m.start()))
                 append(PhpToken(PhpKind.EOF, "", "", n))
                 break
             append(PhpToken(PhpKind.OPEN, m.group(), "", m.start()))
             pos = m.end()
             code = True
             continue
-        m = match(text, pos)
+        if not coarse and pos < n and text[pos] in "'\"":
+            # a quoted string without a backslash (a packed payload is one of a few megabytes):
+            # found with str.find, not matched by the pattern character by character
+            close = text.find(text[pos], pos + 1, n)
+            if close > 0 and text.find("\\", pos + 1, close) < 0:
+                append(new_token(PhpToken, (PhpKind.STR, text[pos : close + 1], "", pos)))
+                pos = close + 1
+                continue
+        m = match(text, pos, n)
         if m is None:  # pragma: no cover - the pattern always matches
-            append(PhpToken(PhpKind.EOF, "", text[pos:], n))
+            append(PhpToken(PhpKind.EOF, "", text[pos:n], n))
             break
         g = m.lastindex or _PHP_G_OTHER
-        start, end = m.span(g)
-        tv = text[pos:start]
+        at, after = m.span(g)
+        tv = text[pos:at]
         if g == _PHP_G_EOF:
             append(PhpToken(PhpKind.EOF, "", tv, n))
             break
@@ -2198,18 +2501,18 @@ def php_tokens(
         if g == _PHP_G_CLOSE:
             code = False
         elif g == _PHP_G_HEREDOC:
-            label_m = _HEREDOC_LABEL.match(text, start)
+            label_m = _HEREDOC_LABEL.match(text, at, n)
             label = label_m.group(1) if label_m else ""
             closing = re.compile(r"^[ \t]*" + re.escape(label) + r"(?![A-Za-z0-9_\x80-\uffff])", re.M)
-            cm = closing.search(text, end)
+            cm = closing.search(text, after, n)
             if cm is None:
-                end, kind = n, PhpKind.BAD
+                after, kind = n, PhpKind.BAD
             else:
-                end = cm.end()
-        elif g == _PHP_G_OTHER and text[start] in "'\"`":
-            end = n  # unterminated string: PHP would fail to parse the rest
-        append(new_token(PhpToken, (kind, text[start:end], tv, start)))
-        pos = end
+                after = cm.end()
+        elif g == _PHP_G_OTHER and text[at] in "'\"`":
+            after = n  # unterminated string: PHP would fail to parse the rest
+        append(new_token(PhpToken, (kind, text[at:after], tv, at)))
+        pos = after
     return toks
 
 
@@ -2250,11 +2553,12 @@ _PHP_CALL_PAREN = re.compile(_PHP_GAP + r"\(" + _PHP_GAP + r"(?:['\"(\d\-]|[A-Za
 _PHP_HOT_CALL = re.compile(rf"(?:{'|'.join(_PHP_HOT_NAMES)})(?={_PHP_CALL_PAREN.pattern})", re.I)
 
 
-def _php_hot_positions(text: str, start: int) -> list[int]:
-    """Sorted offsets (from ``start``) where a PHP pass may have work (see :data:`_PHP_HOT_ESCAPE`)."""
+def _php_hot_positions(text: str, start: int, low: str | None = None) -> list[int]:
+    """Sorted offsets (from ``start``) where a PHP pass may have work (see :data:`_PHP_HOT_ESCAPE`);
+    ``low`` is ``text.lower()`` when the caller has it."""
     hot = [m.start() for m in _PHP_HOT_ESCAPE.finditer(text, start)]
     hot += [m.start() for m in _PHP_HOT_CONCAT.finditer(text, start)]
-    low = text.lower()
+    low = text.lower() if low is None else low
     if len(low) != len(text):  # lower() changed the length (rare letters): the slow way
         hot += [m.start() for m in _PHP_HOT_CALL.finditer(text, start)]
         return sorted(hot)
@@ -2297,7 +2601,9 @@ _PHP_FEW_STATEMENTS = 32
 _PHP_FEW_STATEMENTS_WINDOW = 1 << 20
 
 
-def _php_pass_tokens(text: str, *, start_in_code: bool, deadline: float | None) -> list[PhpToken]:
+def _php_pass_tokens(
+    text: str, *, start_in_code: bool, deadline: float | None, low: str | None = None
+) -> list[PhpToken]:
     """:func:`php_tokens` for the PHP passes: the same tokens, except that runs of whole statements
     in which no pass can change anything that matters (:func:`_php_hot_positions`) stay one opaque
     ``CODE`` token. A statement ends at ``;``, ``{`` or ``}`` in code, so no foldable expression
@@ -2317,7 +2623,7 @@ def _php_pass_tokens(text: str, *, start_in_code: bool, deadline: float | None) 
         out.append(PhpToken(PhpKind.OPEN, m.group(), "", m.start()))
         pos = m.end()
     cold_from = pos
-    hot = _php_hot_positions(text, pos)
+    hot = _php_hot_positions(text, pos, low)
     k = 0
     n = len(text)
     while True:
@@ -2332,25 +2638,21 @@ def _php_pass_tokens(text: str, *, start_in_code: bool, deadline: float | None) 
         if end < 0 or expired or (closing and reopen is None):
             if start > cold_from:
                 out.append(PhpToken(PhpKind.CODE, text[cold_from:start], "", cold_from))
-            out.extend(_shifted(php_tokens(text[start:], start_in_code=True, deadline=deadline), start))
+            out.extend(php_tokens(text, start_in_code=True, deadline=deadline, start=start))
             return out
         if reopen is not None:  # the statement, `?>`, markup and the next opening tag, as usual
             if start > cold_from:
                 out.append(PhpToken(PhpKind.CODE, text[cold_from:start], "", cold_from))
-            out.extend(_shifted(php_tokens(text[start : reopen.start()], start_in_code=True)[:-1], start))
+            out.extend(php_tokens(text, start_in_code=True, start=start, end=reopen.start())[:-1])
             out.append(PhpToken(PhpKind.OPEN, reopen.group(), "", reopen.start()))
             cold_from = pos = reopen.end()
             continue
         if h < end:  # the statement holds a hot spot
             if start > cold_from:
                 out.append(PhpToken(PhpKind.CODE, text[cold_from:start], "", cold_from))
-            out.extend(_shifted(php_tokens(text[start:end], start_in_code=True)[:-1], start))
+            out.extend(php_tokens(text, start_in_code=True, start=start, end=end)[:-1])
             cold_from = end
         pos = end
-
-
-def _shifted(toks: list[PhpToken], by: int) -> list[PhpToken]:
-    return [t if t.offset < 0 else PhpToken(t.kind, t.text, t.trivia, t.offset + by) for t in toks] if by else toks
 
 
 _PHP_DQ_ESC = re.compile(
@@ -2394,6 +2696,55 @@ def _php_simple_unescape(part: str) -> str:
     return part
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# runs of escapes that give one byte each, in one match (groups 1 and 2), then _PHP_DQ_ESC (groups
+# 3 to 7): the same escapes, taken from the left in the same way
+_PHP_DQ_ESC_RUNS = re.compile(r"((?:\\x[0-9A-Fa-f]{2}){2,})|((?:\\[0-7]{3}){2,})|" + _PHP_DQ_ESC.pattern)
+_PHP_SIMPLE_CHAR = {k: v.decode() for k, v in _PHP_SIMPLE.items()}
+
+
+def _php_dq_escapes(inner: str) -> tuple[str, bool] | None:
+    """The value of a double-quoted body that does not interpolate, holds a hexadecimal, octal or
+    ``\\u{…}`` escape and no surrogate, decoded in one ``re.sub``: an escaped byte of 0x80 or
+    more becomes the lone surrogate that ``surrogateescape`` encodes back to that byte, so one
+    ``encode`` gives the bytes :func:`_php_dq` builds piece by piece. None when that does not
+    hold (``\\u{d800}``: a surrogate code point, which only the slow path encodes). The flag is
+    that of :func:`_php_dq`: a numeric escape was decoded."""
+    failed = False
+    numeric = False
+
+    def sub(m: re.Match[str]) -> str:
+        nonlocal failed, numeric
+        group = m.lastindex
+        if group == 1:  # a run of \\xHH escapes (obfuscated code writes whole words that way)
+            numeric = True
+            return bytes.fromhex(m.group(1).replace("\\x", "")).decode("ascii", "surrogateescape")
+        if group == 2:  # a run of three-digit octal escapes
+            numeric = True
+            run = m.group(2)
+            return bytes(int(run[i + 1 : i + 4], 8) & 0xFF for i in range(0, len(run), 4)).decode(
+                "ascii", "surrogateescape"
+            )
+        if group == 3:
+            return _PHP_SIMPLE_CHAR[m.group(3)]
+        if group == 4 or group == 5:
+            numeric = True
+            byte = int(m.group(4), 8) & 0xFF if group == 4 else int(m.group(5), 16)
+            return chr(byte) if byte < 0x80 else chr(0xDC00 | byte)
+        if group == 6:
+            cp = int(m.group(6), 16)
+            if cp > 0x10FFFF:
+                return m.group()
+            numeric = True
+            failed = failed or 0xD800 <= cp <= 0xDFFF
+            return chr(cp)
+        failed = True  # interpolation (excluded by the caller)
+        return ""
+
+    text = _PHP_DQ_ESC_RUNS.sub(sub, inner)
+    return None if failed else (text, numeric)
+
+
 def _php_dq(inner: str) -> tuple[bytes, bool] | None:
     """Value of a double-quoted body; None when it interpolates variables. The flag says whether
     hex/octal/unicode escapes were used."""
@@ -2403,6 +2754,10 @@ def _php_dq(inner: str) -> tuple[bytes, bool] | None:
         return None  # interpolates a variable
     if not _PHP_DQ_NUMERIC.search(inner):  # simple escapes only: decode them pair by pair, in C
         return _u8("\\".join(_php_simple_unescape(part) for part in inner.split("\\\\"))), False
+    if not _SURROGATE.search(inner):
+        decoded = _php_dq_escapes(inner)
+        if decoded is not None:
+            return decoded[0].encode("utf-8", "surrogateescape"), decoded[1]
     out = bytearray()
     pos = 0
     obf = False
@@ -2451,12 +2806,17 @@ def _heredoc_body(raw: str) -> tuple[str, str, bool] | None:
     return body, label, nowdoc
 
 
+def _php_sq_unescape(inner: str) -> str:
+    """The value of a single-quoted body: ``\\\\`` and ``\\'`` lose their backslash (pairs taken
+    from the left, as the lexer does), any other backslash stays."""
+    if "\\" not in inner:
+        return inner
+    return "\\".join(part.replace("\\'", "'") for part in inner.split("\\\\"))
+
+
 def _php_str(raw: str) -> tuple[bytes, bool] | None:
     if len(raw) >= 2 and raw[0] == "'" and raw[-1] == "'":
-        inner = raw[1:-1]
-        if "\\" in inner:
-            inner = re.sub(r"\\([\\'])", r"\1", inner)
-        return _u8(inner), False
+        return _u8(_php_sq_unescape(raw[1:-1])), False
     if len(raw) >= 2 and raw[0] == '"' and raw[-1] == '"':
         return _php_dq(raw[1:-1])
     if raw.startswith("<<<"):
@@ -2475,6 +2835,29 @@ def php_string_value(raw: str) -> bytes | None:
     return None if r is None else r[0]
 
 
+def php_string_text(raw: str) -> str | None:
+    """:func:`php_string_value` decoded as UTF-8 (invalid bytes replaced), without encoding and
+    decoding again when the literal holds no escape that gives raw bytes (the common case)."""
+    quote = raw[:1]
+    inner = raw[1:-1]
+    if len(raw) < 2 or raw[-1] != quote or quote not in ("'", '"') or _SURROGATE.search(inner):
+        value = php_string_value(raw)  # a heredoc, not a literal, or lone surrogates to encode
+        return None if value is None else value.decode("utf-8", "replace")
+    if quote == "'":
+        return _php_sq_unescape(inner)
+    if "\\" not in inner and "$" not in inner:
+        return inner
+    if _PHP_DQ_PLAIN.match(inner).end() < len(inner):  # type: ignore[union-attr]
+        return None  # interpolates a variable
+    if not _PHP_DQ_NUMERIC.search(inner):
+        return "\\".join(_php_simple_unescape(part) for part in inner.split("\\\\"))
+    decoded = _php_dq_escapes(inner)
+    if decoded is not None:
+        return decoded[0].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    slow = _php_dq(inner)
+    return None if slow is None else slow[0].decode("utf-8", "replace")
+
+
 def php_literal(value: str) -> str:
     """A single-quoted PHP literal for ``value``."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -2483,8 +2866,14 @@ def php_literal(value: str) -> str:
 _BINARY_NOISE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 
 
+# the ASCII bytes _BINARY_NOISE lets through: tab, line feed, carriage return, space to tilde
+_ASCII_CLEAN = bytes([9, 10, 13, *range(0x20, 0x7F)])
+
+
 def _printable_text(value: bytes) -> str | None:
     """The text of ``value`` when it is UTF-8 without control characters (tabs and newlines aside)."""
+    if value.isascii():  # the common case, in C: delete the clean bytes, see whether any is left
+        return None if value.translate(None, _ASCII_CLEAN) else value.decode("ascii")
     try:
         s = value.decode("utf-8")
     except UnicodeDecodeError:
@@ -2497,6 +2886,10 @@ def _codeish_text(value: bytes) -> str | None:
     s = value.decode("utf-8", "replace")
     if not s.strip():
         return None
+    if value.isascii() and not value.translate(None, _ASCII_CLEAN):  # the common case, in C
+        return s
+    if _BINARY_NOISE.search(s) is None:
+        return s
     noise = len(s) - len(_BINARY_NOISE.sub("", s))
     return s if noise * 50 <= len(s) else None
 
@@ -2616,11 +3009,18 @@ def _php_number(t: PhpToken) -> float | None:
 class _PhpFolder:
     """Evaluates PHP literal expressions made of strings, ``.`` and the pure functions."""
 
-    def __init__(self, toks: Sequence[PhpToken], max_bytes: int, deadline: float) -> None:
+    def __init__(
+        self,
+        toks: Sequence[PhpToken],
+        max_bytes: int,
+        deadline: float,
+        known: Mapping[int, tuple[str, bytes, str]] | None = None,
+    ) -> None:
         self.toks = toks
         self.n = len(toks)
         self.deadline = deadline
         self.max_bytes = max(1, min(max_bytes, MAX_INFLATE))
+        self.known = known or {}
 
     def prev_text(self, i: int) -> str:
         if i == 0:
@@ -2633,6 +3033,9 @@ class _PhpFolder:
             return None
         t = self.toks[i]
         if t.kind == PhpKind.STR:
+            known = self.known.get(id(t.text))
+            if known is not None and known[0] is t.text:  # a literal the fold pass wrote
+                return _PhpValue(known[1], i + 1, [])
             r = _php_str(t.text)
             if r is None:
                 return None
@@ -2725,6 +3128,9 @@ class _PhpFolder:
         return _PhpValue(b"".join(parts), end, used, terms)
 
 
+_KNOWN_LITERAL_CHARS = 4096  # folded literals at least this long are remembered (see _Ctx.literals)
+
+
 def _php_fold_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
     folder = _PhpFolder(toks, ctx.limit - ctx.length + 1024, ctx.deadline)
     out: list[PhpToken] = []
@@ -2758,6 +3164,8 @@ def _php_fold_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
                     old = sum(len(x.text) for x in toks[i : r.end])
                     if ctx.grow(len(lit) - old):
                         out.append(PhpToken(PhpKind.STR, lit, t.trivia, -1))
+                        if len(lit) >= _KNOWN_LITERAL_CHARS:
+                            ctx.literals[id(lit)] = (lit, r.value, text)
                         for name in used:
                             ctx.step(name)
                         changed = True
@@ -2788,8 +3196,13 @@ def _php_clean(toks: Sequence[PhpToken]) -> bool:
     return not (last.startswith("/*") and (len(last) < 4 or not last.endswith("*/")))
 
 
+def _php_punct_in(t: PhpToken | None, chars: str) -> bool:
+    """Is ``t`` a one-character punctuator among ``chars``?"""
+    return t is not None and t.kind == PhpKind.PUNCT and len(t.text) == 1 and t.text in chars
+
+
 def _php_eval_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
-    folder = _PhpFolder(toks, ctx.limit - ctx.length + 1024, ctx.deadline)
+    folder = _PhpFolder(toks, ctx.limit - ctx.length + 1024, ctx.deadline, ctx.literals)
     out: list[PhpToken] = []
     changed = False
     i = 0
@@ -2805,7 +3218,12 @@ def _php_eval_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
         ):
             r = folder.expr(i + 2, 0)
             if r is not None and r.end < n and _php_is(toks[r.end], ")"):
-                code = _codeish_text(r.value)
+                known = ctx.literals.get(id(toks[i + 2].text)) if r.end == i + 3 else None
+                if known is not None and known[0] is toks[i + 2].text:
+                    # folded in this round from printable UTF-8: _codeish_text would give it back
+                    code: str | None = known[2] if known[2].strip() else None
+                else:
+                    code = _codeish_text(r.value)
                 ptoks = _php_pass_tokens(code, start_in_code=True, deadline=ctx.deadline) if code is not None else None
                 old = sum(len(x.text) for x in toks[i : r.end + 1])
                 if (
@@ -2827,6 +3245,16 @@ def _php_eval_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
                         if out and _php_is(out[-1], "@"):
                             lead = out.pop().trivia + lead
                         body[0] = body[0]._replace(trivia=lead + body[0].trivia)
+                        # where the payload meets what surrounds it with ``.`` or inside a call,
+                        # the two may fold together, which the next round must see
+                        before = out[-1] if out else None
+                        after = toks[r.end + 1] if r.end + 1 < n else None
+                        ctx.eval_open = ctx.eval_open or (
+                            _php_punct_in(before, ".(,")
+                            or _php_punct_in(body[0], ".,)")
+                            or _php_punct_in(after, ".),")
+                            or _php_punct_in(body[-1], ".(,")
+                        )
                         out.extend(body)
                         if ("//" in tail or "#" in tail) and not tail.endswith("\n"):
                             tail += "\n"  # a trailing line comment must not swallow what follows
@@ -2846,6 +3274,7 @@ def _peel_php(ptoks: list[PhpToken], ctx: _Ctx) -> list[PhpToken]:
     pass only touches interpolating strings, which never fold, so the order does not matter), and
     an onion of many layers would otherwise be scanned once per layer."""
     if ctx.depth >= MAX_PEEL_DEPTH or ctx.expired():
+        ctx.eval_open = True
         return ptoks
     ctx.depth += 1
     try:
@@ -2900,7 +3329,7 @@ def _php_round(text: str, ctx: _Ctx, allowed: frozenset[str] | None) -> tuple[st
     if not hints and not re.search(r"['\"]\s*\.\s*['\"]", text):
         return text, []
     start_in_code = not text.lstrip().startswith("<?")
-    toks = _php_pass_tokens(text, start_in_code=start_in_code, deadline=ctx.deadline)
+    toks = _php_pass_tokens(text, start_in_code=start_in_code, deadline=ctx.deadline, low=low)
     changed_by: list[str] = []
     passes = (("php-fold", _php_fold_pass), ("php-eval", _php_eval_pass), ("php-escape", _php_escape_pass))
     for name, pass_fn in passes:

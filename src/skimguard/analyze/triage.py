@@ -11,12 +11,15 @@ find nothing: a bundled library is neither obfuscated nor a skimmer. Triage look
 
   - JavaScript: three escapes in a row that spell printable ASCII (``\\x68\\x74\\x74``);
     ``String.fromCharCode`` of numbers (three arguments, ``.apply`` of an array, or three calls);
-    ``atob``/``unescape``/``decodeURI(Component)`` of a literal; ``eval`` of a literal, a call, a
-    function (Dean Edwards' packer) or a parenthesis; ``Function`` of literal code (not a short
-    ``"return …"``) or of a call; a timer given a string; obfuscator.io string arrays (``_0x12ab``
-    names, the ``push(shift())`` rotation, the ``parseInt`` checksum, twenty calls with a
-    hexadecimal index); short literals glued with ``+`` (``'chec' + 'kout'``); a page API reached
-    through brackets after a name (``document['cookie']``).
+    ``atob``/``unescape``/``decodeURI(Component)`` of a literal (also ``this['atob']('…')``);
+    ``eval`` of a literal, a call, a function (Dean Edwards' packer) or a parenthesis;
+    ``Function`` of literal code (not a short ``"return …"``) or of a call; a timer given a
+    string (these names as whole words: jQuery's ``isFunction(`` or ``DOMEval(`` is no marker);
+    obfuscator.io string arrays (``_0x12ab`` names, the ``push(shift())`` rotation, the
+    ``parseInt`` checksum, twenty calls with a hexadecimal index); javascript-obfuscator's
+    control-flow flattening (``switch (o[i++])`` over a string split at ``|``); short literals
+    glued with ``+`` (``'chec' + 'kout'``); a page API reached through brackets after a name
+    (``document['cookie']``).
   - PHP: a decoding function (``base64_decode``, ``gzinflate``, ``str_rot13``, ``strrev``,
     ``hex2bin``, ``urldecode``, ``chr``, ``pack``, ``str_replace`` …) or ``eval``/``assert`` called
     with a first argument that may fold (a literal, a number, a parenthesis or a call — not a
@@ -36,12 +39,12 @@ find nothing: a bundled library is neither obfuscated nor a skimmer. Triage look
 
 * :func:`intel_prefilter` — a text that does not contain (ASCII case-insensitively) any
   indicator's domain, URL host or path cannot match one; one yara-x scan for all of them (compiled
-  once per index) spares the Python look-up of every dotted name.
+  once per index, kept with a scanner per thread) spares the Python look-up of every dotted name.
 
 Pure apart from that compiled index (cached per process). Patterns are linear (no nested
 quantifiers over the same characters), start with a literal where they can (so the search skips
-ahead), and run only when a plain substring they need occurs; counting loops stop at their
-threshold.
+ahead: a word boundary is checked behind the word, ``eval(?<![\\w$]eval)``, not before it), and run
+only when a plain substring they need occurs; counting loops stop at their threshold.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Final
 
 import yara_x
@@ -93,6 +97,19 @@ def _api_brackets(text: str) -> bool:
     return False
 
 
+# the rest of a call of a literal, also through brackets: ``atob('…')``, ``this['atob']('…')``
+_BRACKETED_CALL: Final = r"(?:['\"]\s*\])?\s*\(\s*['\"]"
+
+
+_FLATTENED_SWITCH: Final = re.compile(r"switch\s*\(\s*[\w$]+\s*\[\s*[\w$]+\s*\+\+\s*\]\s*\)")
+
+
+def _control_flow(text: str) -> bool:
+    """javascript-obfuscator's control-flow flattening: ``switch (order[i++])`` over a string split
+    at ``|`` (``'2|0|1'.split('|')``)."""
+    return ("'|'" in text or '"|"' in text) and _FLATTENED_SWITCH.search(text) is not None
+
+
 def _searcher(pattern: str) -> Callable[[str], bool]:
     compiled = re.compile(pattern)
     return lambda text: compiled.search(text) is not None
@@ -108,30 +125,31 @@ _JS_MARKERS: Final[tuple[tuple[str, tuple[str, ...], Callable[[str], bool]], ...
             r"|\.\s*apply\s*\([^,()]{0,40},\s*\[\s*[\d(+\-])"
         ),
     ),
-    ("decode-literal", ("atob",), _searcher(r"atob\s*\(\s*['\"]")),
-    ("decode-literal", ("unescape",), _searcher(r"unescape\s*\(\s*['\"]")),
-    ("decode-literal", ("decodeURI",), _searcher(r"decodeURI(?:Component)?\s*\(\s*['\"]")),
-    ("eval", ("eval",), _searcher(r"eval\s*\(\s*(?:['\"(]|function\b|[\w$.]+\s*\()")),
+    ("decode-literal", ("atob",), _searcher(rf"atob(?<![\w$]atob){_BRACKETED_CALL}")),
+    ("decode-literal", ("unescape",), _searcher(rf"unescape(?<![\w$]unescape){_BRACKETED_CALL}")),
+    ("decode-literal", ("decodeURI",), _searcher(rf"decodeURI(?<![\w$]decodeURI)(?:Component)?{_BRACKETED_CALL}")),
+    ("eval", ("eval",), _searcher(r"eval(?<![\w$]eval)\s*\(\s*(?:['\"(]|function\b|[\w$.]+\s*\()")),
     (
         "eval",
         ("Function",),
         _searcher(
-            rf"Function\s*\(\s*(?!(['\"])return\b[^'\"\n]{{0,40}}\1\s*\))"
+            rf"Function(?<![\w$]Function)\s*\(\s*(?!(['\"])return\b[^'\"\n]{{0,40}}\1\s*\))"
             rf"(?:(?:{_JS_LITERAL}\s*,\s*)*{_JS_LITERAL}(?:\s*\+\s*{_JS_LITERAL})*\s*\)|[\w$.]+\s*\()"
         ),
     ),
-    ("eval", ("setTimeout", "setInterval"), _searcher(r"set(?:Timeout|Interval)\s*\(\s*['\"]")),
+    ("eval", ("setTimeout", "setInterval"), _searcher(r"set(?<![\w$]set)(?:Timeout|Interval)\s*\(\s*['\"]")),
     ("string-array", ("_0x",), _searcher(r"_0x[0-9a-fA-F]{3}")),
     ("string-array", ("shift",), _searcher(r"push\s*\(\s*[\w$]+\s*\.\s*shift\s*\(\s*\)\s*\)")),
     ("string-array", ("shift",), _searcher(r"push['\"]\s*\]\s*\(\s*[\w$]+\s*\[\s*['\"]shift['\"]\s*\]\s*\(\s*\)")),
     ("string-array", ("parseInt",), _searcher(r"parseInt\s*\(\s*[\w$]+\s*\(\s*['\"]?0x[0-9a-fA-F]+")),
+    ("control-flow", ("++",), _control_flow),
     ("split-literals", ("+",), lambda text: _glued(text, "+")),
     ("api-brackets", ("['", '["'), _api_brackets),
 )
 # many calls with a hexadecimal index (``b(0x1a)``, ``b('0x1a')``, ``b(0x1a, 'key')``): obfuscator.io
 # string-array accessors with mangled names
 _JS_HEX_CALL: Final = re.compile(
-    r"[\w$]\(\s*(?:'0x[0-9a-fA-F]+'|\"0x[0-9a-fA-F]+\"|0x[0-9a-fA-F]+\s*(?:,\s*'[^'\n]{1,8}')?\))"
+    r"\((?<=[\w$]\()\s*(?:'0x[0-9a-fA-F]+'|\"0x[0-9a-fA-F]+\"|0x[0-9a-fA-F]+\s*(?:,\s*'[^'\n]{1,8}')?\))"
 )
 _JS_HEX_CALL_MIN: Final = 20
 _JS_CHAR_CODE_CALL: Final = re.compile(r"fromCharCode\s*\(\s*[\d(+\-]")
@@ -271,7 +289,7 @@ _CASEFOLD_INTO_ASCII: Final = ("\u0130", "\u0131", "\u017f", "\u212a")
 _MIN_NEEDLE: Final = 3
 _INTEL_SCAN_TIMEOUT_SECONDS: Final = 10
 _intel_lock = threading.Lock()
-_intel_cache: dict[int, tuple[IntelIndex, int, yara_x.Rules | None]] = {}
+_intel_cache: dict[int, tuple[IntelIndex, int, IntelPrefilter]] = {}
 
 
 def _yara_literal(value: str) -> str:
@@ -279,10 +297,14 @@ def _yara_literal(value: str) -> str:
     return "".join(chr(b) if chr(b).isalnum() and b < 128 else f"\\x{b:02x}" for b in value.encode("utf-8"))
 
 
+def _intel_needles(intel: IntelIndex) -> set[str]:
+    return set(intel.domains) | set(intel.urls) | {ind.value for ind in intel.paths}
+
+
 def _intel_rules(intel: IntelIndex) -> yara_x.Rules | None:
     """One yara-x rule holding every indicator's domain, URL host and path (None: an indicator is
     too short to filter on, so every text must be looked up)."""
-    needles = set(intel.domains) | set(intel.urls) | {ind.value for ind in intel.paths}
+    needles = _intel_needles(intel)
     if not needles or min(len(n) for n in needles) < _MIN_NEEDLE:
         return None
     strings = "\n".join(f'    $n{i} = "{_yara_literal(n)}" nocase' for i, n in enumerate(sorted(needles)))
@@ -291,28 +313,42 @@ def _intel_rules(intel: IntelIndex) -> yara_x.Rules | None:
     return compiler.build()
 
 
-def intel_prefilter(intel: IntelIndex) -> Callable[[str], bool]:
-    """A test that is False only for texts in which ``intel.scan_text`` cannot find anything
-    (compiled once per index and size; thread-safe)."""
-    key = id(intel)
-    with _intel_lock:
-        cached = _intel_cache.get(key)
-        if cached is None or cached[0] is not intel or cached[1] != len(intel):
-            _intel_cache.clear()  # one index at a time: a feed is loaded once per run
-            cached = (intel, len(intel), _intel_rules(intel))
-            _intel_cache[key] = cached
-    rules = cached[2]
-    if rules is None:
-        return lambda text: True
+@dataclass(frozen=True, eq=False)
+class IntelPrefilter:
+    """The test :func:`intel_prefilter` returns: called with a text, False only when
+    ``intel.scan_text`` cannot find anything in it. ``spaceless`` says that no needle holds a space
+    or a line break, so a text that is another one with stretches turned into blanks (a PHP file's
+    markup with its code blanked out) can only match where that other text does."""
 
-    def may_match(text: str) -> bool:
+    rules: yara_x.Rules | None
+    spaceless: bool
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    def __call__(self, text: str) -> bool:
+        if self.rules is None:
+            return True
         if any(char in text for char in _CASEFOLD_INTO_ASCII):
             return True
-        scanner = yara_x.Scanner(rules)
-        scanner.set_timeout(_INTEL_SCAN_TIMEOUT_SECONDS)
+        scanner: yara_x.Scanner | None = getattr(self._local, "scanner", None)
+        if scanner is None:  # reused: building one costs more than a short scan; one per thread
+            scanner = yara_x.Scanner(self.rules)
+            scanner.set_timeout(_INTEL_SCAN_TIMEOUT_SECONDS)
+            self._local.scanner = scanner
         try:
             return bool(scanner.scan(text.encode("utf-8", "surrogatepass")).matching_rules)
         except yara_x.TimeoutError:
             return True
 
-    return may_match
+
+def intel_prefilter(intel: IntelIndex) -> IntelPrefilter:
+    """A test that is False only for texts in which ``intel.scan_text`` cannot find anything
+    (compiled once per index and size, and kept with it; thread-safe)."""
+    key = id(intel)
+    with _intel_lock:
+        cached = _intel_cache.get(key)
+        if cached is None or cached[0] is not intel or cached[1] != len(intel):
+            _intel_cache.clear()  # one index at a time: a feed is loaded once per run
+            spaceless = not any(" " in n or "\n" in n for n in _intel_needles(intel))
+            cached = (intel, len(intel), IntelPrefilter(_intel_rules(intel), spaceless))
+            _intel_cache[key] = cached
+    return cached[2]
