@@ -238,7 +238,10 @@ def db_scan(
                 outcome = store_findings(config, chosen, store, result, alert=alerts, console=err)
                 findings, scan_id = outcome.findings, outcome.scan_id
                 if correlate:
+                    from skimguard.webroot.links import record_links
+
                     links = correlate_with_store(store, chosen, result)
+                    record_links(store, chosen.name, links, actor="db scan")
     if format is Format.json:
         document = result_to_json(result, scan_id=scan_id, links=links)
         document["findings"] = [_finding_dict(f) for f in findings]

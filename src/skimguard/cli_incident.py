@@ -250,7 +250,7 @@ def window(
     by: ByOpt = None,
 ) -> None:
     """Show the exposure windows; with --start/--end, first record a refinement with its source."""
-    from skimguard.incident import storage
+    from skimguard.incident import service, storage
 
     with errors():
         if kind not in EDGE_KINDS:
@@ -280,13 +280,31 @@ def window(
             if start or end:
                 loaded = _load(store, incident_id)
             windows = loaded.windows()
+            hints = service.suggestions(store, loaded)
     if format is Format.json:
         emit(
-            dumps({"schema": INCIDENT_SCHEMA, "incident": incident_id, "windows": [_window_json(w) for w in windows]}),
+            dumps(
+                {
+                    "schema": INCIDENT_SCHEMA,
+                    "incident": incident_id,
+                    "windows": [_window_json(w) for w in windows],
+                    "suggestions": [
+                        {"variant": h.variant, "at": h.at.isoformat(), "location": h.location, "reason": h.reason}
+                        for h in hints
+                    ],
+                }
+            ),
             None,
         )
         return
     out.print(_windows_table(windows, zone))
+    for h in hints:
+        out.print(
+            f"  suggested start for {escape(h.variant)}: {escape(h.location)} was modified at "
+            f"{escape(_shown(h.at, zone))} (it explains a finding: {escape(h.reason)}); to use it: "
+            f"skimguard incident window {escape(incident_id)} --variant {escape(h.variant)} "
+            f'--start "{escape(h.at.isoformat())}" --kind file-mtime --source "{escape(h.location)}"'
+        )
     for w in windows:
         for e, note in w.evidence:
             out.print(

@@ -19,9 +19,12 @@ import yaml
 from typer.testing import CliRunner, Result
 
 from skimguard.cli import app
+from skimguard.config import load_config
 from skimguard.models import Category, Confidence, Finding, ScanResult, ScanStatus, Severity
 from skimguard.store import Store
 from skimguard.testing.factories import VENDOR_URL, make_capture
+from skimguard.webroot.correlate import Link
+from skimguard.webroot.links import record_links
 
 JST = "+09:00"
 # Scans (UTC): clean 07-18 15:00 (= 07-19 00:00 JST), skimmer 07-19 12:00 and 07-25 12:00, clean 07-28 15:00.
@@ -240,6 +243,19 @@ def test_incident_from_scans_to_drafts(shop: tuple[Path, str], tmp_path: Path) -
     (w,) = win["windows"]
     assert (w["start"], w["end"]) == (CLEAN_BEFORE.isoformat(), CLEAN_AFTER.isoformat())
     assert (w["start_basis"], w["end_basis"]) == ("last-clean-observation", "first-clean-observation")
+    assert win["suggestions"] == []
+
+    # A web-root scan linked the finding to the altered file: its mtime is suggested, not applied.
+    mtime = datetime(2022, 7, 19, 0, 0, 0, tzinfo=UTC)
+    link = Link(fp, "SG102", "js/assist.js", "script-url", VENDOR_URL, "<script>", mtime)
+    with Store.open(str(load_config(config).database_url)) as store:
+        assert record_links(store, "shop", [link], actor="test") == 1
+    win = json.loads(ok(run("incident", "window", iid, "-c", c, "--format", "json")).stdout)
+    assert win["suggestions"] == [
+        {"variant": "vendor-script", "at": mtime.isoformat(), "location": "js/assist.js", "reason": "script-url"}
+    ]
+    assert win["windows"][0]["start"] == CLEAN_BEFORE.isoformat()
+    assert "suggested start for vendor-script: js/assist.js" in ok(run("incident", "window", iid, "-c", c)).stdout
 
     # Scope: A2 (edge second, in), A3 (same card, same person), A4, A5 in; A1 before; A8/A9 after
     # the end (07-29 00:00:00 JST = 07-28 15:00:00 UTC is the clean scan itself: A8 at that second is in).

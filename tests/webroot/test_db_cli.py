@@ -151,5 +151,9 @@ def test_correlate_links_open_browser_findings_to_rows(shop: str, cfg: Path) -> 
         ("SG501", beacon.fingerprint, FOOTER_ROW, "url")
     ]
     assert "collect.evil.test/i.gif" in links[0]["excerpt"]
+    with Store.open(config.database_url) as store:  # the link is kept on the browser finding
+        (stored,) = [f for f in store.findings("shop", status=None) if f.fingerprint == beacon.fingerprint]
+        assert [(e["location"], e["reason"]) for e in stored.finding.evidence["explained_by"]] == [(FOOTER_ROW, "url")]
+        assert stored.content_hash == beacon.content_hash  # context, not a change of what the browser saw
     table = run("db", "scan", shop, "--site", "shop", "-c", str(cfg), "--correlate", "--no-alerts")
     assert "correlation" in table.stdout and FOOTER_ROW in table.stdout

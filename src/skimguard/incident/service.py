@@ -46,6 +46,7 @@ __all__ = [
     "FAKE_FORM_RULES",
     "PERSONAL_RULES",
     "Loaded",
+    "Suggestion",
     "deadlines_from_settings",
     "done_times",
     "load_incident",
@@ -53,6 +54,7 @@ __all__ = [
     "people_rows",
     "run_scope",
     "status_clocks",
+    "suggestions",
     "summary",
 ]
 
@@ -147,6 +149,42 @@ def load_incident(store: Store, incident_id: str) -> Loaded:
         for e in storage.evidence(store, incident_id)
     )
     return Loaded(row, incident, observations_from_sightings(incident, sightings), evidence)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A window refinement the server side suggests: a file or row that explains one of the
+    incident's findings (``webroot scan --correlate``, ``db scan --correlate``) and its mtime.
+    Shown, never applied on its own: a later start means fewer people told, so a human decides."""
+
+    variant: str
+    at: datetime
+    location: str
+    reason: str
+
+
+def suggestions(store: Store, loaded: Loaded) -> list[Suggestion]:
+    """Start-edge suggestions from the correlation links on the incident's findings."""
+    from skimguard.webroot.links import explained_by
+
+    variant_of = {fp: variant for fp, variant in loaded.row.findings}
+    out: dict[tuple[str, str], Suggestion] = {}
+    for sf in store.findings(loaded.row.site, status=None):
+        variant = variant_of.get(sf.fingerprint)
+        if variant is None:
+            continue
+        for link in explained_by(sf.finding.evidence):
+            mtime, location = link.get("mtime"), link.get("location")
+            if not isinstance(mtime, str) or not isinstance(location, str):
+                continue
+            try:
+                at = datetime.fromisoformat(mtime)
+            except ValueError:
+                continue
+            if at.tzinfo is None:
+                continue
+            out.setdefault((variant, location), Suggestion(variant, at, location, str(link.get("reason", ""))))
+    return sorted(out.values(), key=lambda x: (x.variant, x.at, x.location))
 
 
 def _rule_ids(store: Store, row: storage.IncidentRow) -> dict[str, str]:
