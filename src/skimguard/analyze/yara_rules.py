@@ -16,8 +16,15 @@ fails at compile time instead of slowing every scan.
 Public functions:
 
 * :func:`compile_rules` compiles rule sources (used for the packaged set and by tests);
+* :func:`compile_rule_sets` compiles them once per segment language, each set holding only the
+  rules that apply to that language (see below);
 * :func:`rule_catalog` documents every packaged rule as a :class:`RuleInfo`;
 * :func:`scan_rules` scans one piece of text and returns one :class:`CodeHit` per matching rule.
+
+Speed: a PHP block need not pay for the JavaScript rules, nor a script for the web-shell rules, so
+each language has its own compiled set (:data:`APPLICABLE_RULE_LANGUAGES`), and each thread keeps
+one ``yara_x.Scanner`` per set instead of building one per scan (a scan of a small segment costs
+less than building a scanner).
 
 Apart from reading the packaged ``.yar`` files once (cached), everything here is pure. Scanned
 text is hostile: it is bounded to :data:`MAX_SCAN_BYTES` and every scan has a timeout.
@@ -26,6 +33,8 @@ text is hostile: it is bounded to :data:`MAX_SCAN_BYTES` and every scan has a ti
 from __future__ import annotations
 
 import functools
+import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,13 +151,78 @@ def compile_rules(sources: Mapping[str, str]) -> yara_x.Rules:
         except yara_x.CompileError as exc:
             raise RuleCompileError(f"rule source {origin} does not compile: {exc}") from exc
     rules = compiler.build()
+    _check_ids(rules)
+    return rules
+
+
+def _check_ids(rules: yara_x.Rules) -> None:
     seen: dict[str, str] = {}
     for rule in rules:
         rule_id = _meta_of(rule.identifier, rule.metadata).rule_id
         if rule_id in seen:
             raise RuleCompileError(f"rule ID {rule_id} is used by both {seen[rule_id]} and {rule.identifier}")
         seen[rule_id] = rule.identifier
+
+
+# The start of a rule declaration at the beginning of a line (``rule``, ``private rule``...).
+_RULE_START = re.compile(r"^[ \t]*(?:(?:private|global)[ \t]+)*rule[ \t]+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE)
+
+
+def _split_rules(source: str) -> tuple[str, list[tuple[str, str]]]:
+    """A rule file as (preamble, [(rule name, text of the rule up to the next one)]).
+
+    A plain text cut, checked afterwards: :func:`compile_rule_sets` compiles the pieces again and
+    compares the rule names each set holds with what the whole file gives, so a cut in the wrong
+    place (``rule x`` at the start of a comment line) fails loudly instead of losing a rule."""
+    starts = list(_RULE_START.finditer(source))
+    if not starts:
+        return source, []
+    preamble = source[: starts[0].start()]
+    pieces = []
+    for index, match in enumerate(starts):
+        end = starts[index + 1].start() if index + 1 < len(starts) else len(source)
+        pieces.append((match.group(1), source[match.start() : end]))
+    return preamble, pieces
+
+
+def compile_rule_set(sources: Mapping[str, str], language: Language, whole: yara_x.Rules | None = None) -> yara_x.Rules:
+    """The rules of ``sources`` whose ``language`` meta applies to segments of ``language``
+    (:data:`APPLICABLE_RULE_LANGUAGES`), compiled on their own; when every rule applies, the whole
+    set. ``whole``: ``sources`` already compiled with :func:`compile_rules`, to save compiling them
+    again.
+
+    A scan with it gives the hits of the whole set filtered by language, as before; only the time
+    differs (yara-x pays for every pattern's atoms, whether its rule applies or not). Raises
+    :class:`RuleCompileError` like :func:`compile_rules`, also when a rule refers to a rule of
+    another language or a file cannot be cut into rules cleanly (the names compiled differ).
+    """
+    whole = compile_rules(sources) if whole is None else whole
+    language_of = {rule.identifier: _meta_of(rule.identifier, rule.metadata).language for rule in whole}
+    applicable = APPLICABLE_RULE_LANGUAGES[language]
+    wanted = {name for name, rule_language in language_of.items() if rule_language in applicable}
+    if wanted == set(language_of):
+        return whole
+    subset: dict[str, str] = {}
+    for origin in sources:
+        preamble, pieces = _split_rules(sources[origin])
+        kept = [text for name, text in pieces if language_of.get(name) in applicable]
+        if kept:
+            subset[origin] = preamble + "".join(kept)
+    rules = compile_rules(subset)
+    names = {rule.identifier for rule in rules}
+    if names != wanted:
+        raise RuleCompileError(
+            f"the {language.value} rule set does not hold the rules it should (missing "
+            f"{', '.join(sorted(wanted - names)) or '-'}, extra {', '.join(sorted(names - wanted)) or '-'}): "
+            "does a rule declaration start inside a comment?"
+        )
     return rules
+
+
+def compile_rule_sets(sources: Mapping[str, str]) -> dict[Language, yara_x.Rules]:
+    """:func:`compile_rule_set` for every segment language."""
+    whole = compile_rules(sources)
+    return {language: compile_rule_set(sources, language, whole) for language in APPLICABLE_RULE_LANGUAGES}
 
 
 def packaged_rule_sources() -> dict[str, str]:
@@ -160,6 +234,21 @@ def packaged_rule_sources() -> dict[str, str]:
 def packaged_rules() -> yara_x.Rules:
     """The packaged rule set, compiled once per process."""
     return compile_rules(packaged_rule_sources())
+
+
+@functools.cache
+def packaged_rule_set(language: Language) -> yara_x.Rules:
+    """The packaged rules that apply to segments of ``language`` (see :func:`compile_rule_set`),
+    compiled on first use, once per process."""
+    return compile_rule_set(packaged_rule_sources(), language, whole=packaged_rules())
+
+
+def clear_caches() -> None:
+    """Forget the compiled packaged rules (after :func:`packaged_rule_sources` changed)."""
+    packaged_rules.cache_clear()
+    packaged_rule_set.cache_clear()
+    _packaged_meta.cache_clear()
+    _local.__dict__.clear()
 
 
 @functools.cache
@@ -220,6 +309,28 @@ def _excerpt(data: bytes, offset: int, length: int, line_start: int, line_end: i
     return before + matched + after
 
 
+_local = threading.local()  # per thread: {id(rules): (rules, scanner)}
+_MAX_SCANNERS = 16
+
+
+def _scanner(rules: yara_x.Rules) -> yara_x.Scanner:
+    """This thread's scanner for ``rules``, built once: a ``yara_x.Scanner`` is not shared between
+    threads, and building one costs several scans of a small segment."""
+    scanners: dict[int, tuple[yara_x.Rules, yara_x.Scanner]] | None = getattr(_local, "scanners", None)
+    if scanners is None:
+        scanners = _local.scanners = {}
+    entry = scanners.get(id(rules))
+    if entry is not None and entry[0] is rules:
+        return entry[1]
+    if len(scanners) >= _MAX_SCANNERS:  # rule sets recompiled after a cache clear; drop the old ones
+        scanners.clear()
+    scanner = yara_x.Scanner(rules)
+    scanner.set_timeout(SCAN_TIMEOUT_SECONDS)
+    scanner.max_matches_per_pattern(MAX_MATCHES_PER_PATTERN)
+    scanners[id(rules)] = (rules, scanner)
+    return scanner
+
+
 def scan_rules(text: str, *, language: Language) -> list[CodeHit]:
     """Scan ``text`` with the packaged rules that apply to ``language``.
 
@@ -229,9 +340,7 @@ def scan_rules(text: str, *, language: Language) -> list[CodeHit]:
     :data:`SCAN_TIMEOUT_SECONDS`.
     """
     data = text.encode("utf-8", errors="replace")[:MAX_SCAN_BYTES]
-    scanner = yara_x.Scanner(packaged_rules())
-    scanner.set_timeout(SCAN_TIMEOUT_SECONDS)
-    scanner.max_matches_per_pattern(MAX_MATCHES_PER_PATTERN)
+    scanner = _scanner(packaged_rule_set(language))
     try:
         results = scanner.scan(data)
     except yara_x.TimeoutError as exc:
