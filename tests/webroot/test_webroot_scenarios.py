@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from webroot_samples import (
 from skimguard.config import Config
 from skimguard.models import Category, Severity
 from skimguard.store import Store
-from skimguard.webroot import runner
+from skimguard.webroot import runner, storage
 from skimguard.webroot.runner import ScanOutcome, Settings
 from skimguard.webroot.scan import iso_ns, page_of
 
@@ -309,3 +311,129 @@ def test_process_pool_gives_the_same_findings(store: Store, shop: Shop) -> None:
     again = scan(store, root)  # from the stat cache: the same findings, nothing read
     assert found(again) == found(pooled) and again.stats.read == 0
     assert by_rule(again, "SG701") == by_rule(pooled, "SG701")
+
+
+# --------------------------------------------------------------------------------------------- re-scans
+
+
+def _split(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Split every re-scan in two processes (the shops here are far below SPLIT_MIN); returns a
+    list that grows by one each time a child is started."""
+    started: list[int] = []
+    real_init = runner._OtherPart.__init__
+
+    def init(self: runner._OtherPart, *args: object) -> None:
+        started.append(1)
+        real_init(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "SPLIT_MIN", 1)
+    monkeypatch.setattr(runner._OtherPart, "__init__", init)
+    return started
+
+
+def _changes(root: Path) -> set[tuple[str, str, str]]:
+    """Changes on both sides of a split (paths of even and odd length), and what they give."""
+    shell, jpeg, css = (
+        "wp-content/uploads/2024/05/cache.php",  # 36 characters: part 0
+        "wp-content/uploads/2024/05/photo1.jpg",  # 37: part 1
+        "wp-content/themes/storefront/style.css",  # 38
+    )
+    gone = ("wp-includes/version.php", "wp-content/plugins/woocommerce/woocommerce.php")  # 23, 46
+    assert [len(p) % 2 for p in (shell, jpeg, css, *gone, "index.php")] == [0, 1, 0, 1, 0, 1]
+    (root / shell).write_text(WEBSHELL)
+    (root / jpeg).write_bytes(POLYGLOT_JPEG)
+    (root / css).write_text("body { color: red }\n")
+    for path in gone:
+        (root / path).unlink()
+    os.chmod(root / "index.php", 0o666)
+    return {
+        ("SG707", shell, "high"),
+        ("SG701", shell, "critical"),
+        ("SG708", jpeg, "high"),
+        ("SG701", jpeg, "critical"),
+        ("SG703", css, "info"),
+        *(("SG705", path, "low") for path in gone),
+        ("SG706", "index.php", "medium"),
+    }
+
+
+def test_a_split_rescan_finds_what_one_process_finds(
+    store: Store, shop: Shop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = shop("woocommerce")
+    runner.baseline(store, "shop", root, actor="tester")
+    assert scan(store, root).findings == ()  # every code file analysed once, in one process
+    expected = _changes(root)
+    started = _split(monkeypatch)
+    outcome = scan(store, root)
+    assert started == [1] and found(outcome) == expected
+    assert outcome.counts.as_dict() == {"new": 0, "modified": 1, "deleted": 2, "permissions": 1}
+    total = sum(1 for p in root.rglob("*") if p.is_file())
+    assert (outcome.stats.files, outcome.stats.read) == (total, 4)  # shell, jpeg, css, index.php (chmod)
+    again = scan(store, root)  # unchanged: cached verdicts from both parts, nothing read
+    assert started == [1, 1] and found(again) == expected and again.stats.read == 0
+    assert by_rule(again, "SG701") == by_rule(outcome, "SG701")
+    # the same tree in one process, from scratch, finds the same
+    monkeypatch.setattr(runner, "SPLIT_MIN", 10**9)
+    other = tmp_path / "other.db"
+    with Store.open(f"sqlite:///{other}") as alone:
+        shutil.rmtree(root)
+        fresh = shop("woocommerce")  # the clean tree again: baseline it, then the same changes
+        runner.baseline(alone, "shop", fresh, actor="tester")
+        scan(alone, fresh)
+        _changes(fresh)
+        assert found(scan(alone, fresh)) == expected
+
+
+def test_a_split_rescan_survives_its_child_dying(store: Store, shop: Shop, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = shop("woocommerce")
+    runner.baseline(store, "shop", root, actor="tester")
+    scan(store, root)
+    expected = _changes(root)
+    started = _split(monkeypatch)
+    monkeypatch.setattr(runner.storage, "after_fork", lambda store: os._exit(3))  # the child dies at once
+    outcome = scan(store, root)  # this process does the child's part itself
+    assert started == [1] and found(outcome) == expected and outcome.stats.read == 4
+
+
+def test_an_unchanged_rescan_reads_writes_and_imports_nothing(store: Store, shop: Shop, db_url: str) -> None:
+    root = shop("magento2")
+    runner.baseline(store, "shop", root, actor="tester")
+    (root / "pub/media/catalog/product/a/b/x.php").write_text(WEBSHELL)
+    first = scan(store, root)
+    before = storage.load_files(store, storage.find_root(store, "shop", str(root)).id)  # type: ignore[union-attr]
+    found_once = runner.survey(store, "shop", root)
+    assert found_once.changed == () and found_once.gone == () and found_once.stats.read == 0
+    # the only file with something to say
+    assert {c.path for c in found_once.checks} == {"pub/media/catalog/product/a/b/x.php"}
+    # a fresh process: the re-scan never imports the engine or tree-sitter, and starts no pool
+    code = (
+        "import sys, multiprocessing\n"
+        "from skimguard.store import Store\n"
+        "from skimguard.webroot import runner\n"
+        f"with Store.open({db_url!r}) as store:\n"
+        f"    out = runner.scan(store, 'shop', {str(root)!r})\n"
+        "print(out.stats.read, sorted({f.rule_id for f in out.findings}), len(multiprocessing.active_children()),\n"
+        "      [m for m in sys.modules if m.startswith(('skimguard.analyze.engine', 'tree_sitter'))])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split("\n")[0] == f"0 {sorted({f.rule_id for f in first.findings})} 0 []"
+    after = storage.load_files(store, storage.find_root(store, "shop", str(root)).id)  # type: ignore[union-attr]
+    assert after == before  # nothing written
+
+
+def test_names_that_show_alike_are_both_scanned(store: Store, shop: Shop) -> None:
+    """A second file whose name shows like the first (undecodable bytes vs a literal \\xNN)
+    used to crash every scan; both are now checked, each under its own path."""
+    root = shop("woocommerce")
+    runner.baseline(store, "shop", root, actor="tester")
+    uploads = os.fsencode(root / "wp-content/uploads/2024/05")
+    for name in (b"sh\\xe9ll.php", b"sh\xe9ll.php"):
+        with open(os.path.join(uploads, name), "wb") as f:
+            f.write(WEBSHELL.encode())
+    outcome = scan(store, root)
+    shells = {"wp-content/uploads/2024/05/sh\\xe9ll.php", "wp-content/uploads/2024/05/sh\\xe9ll~2.php"}
+    rules = (("SG707", "high"), ("SG701", "critical"))
+    assert found(outcome) == {(rule, path, severity) for path in shells for rule, severity in rules}
+    again = scan(store, root)
+    assert found(again) == found(outcome) and again.stats.read == 0

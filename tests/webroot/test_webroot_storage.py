@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from webroot_samples import WEBSHELL
 
@@ -15,6 +16,7 @@ from skimguard.store import Store, migrate
 from skimguard.webroot import runner, storage
 from skimguard.webroot.scan import page_of
 from skimguard.webroot.storage import FileRow
+from skimguard.webroot.walk import part_of
 
 AT = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -66,6 +68,34 @@ def test_rows_baseline_and_stat_cache(any_db: str) -> None:
         assert [a.action for a in store.audit("shop")] == ["webroot-baseline"]
 
 
+def test_stat_cache_tuples_and_parts(any_db: str) -> None:
+    """The stat cache is FileRow's values as plain tuples, in FileRow's order (the index names
+    match its fields); its parts split the rows by path length exactly as walk.part_of does,
+    in SQL, for any text; the analysis comes back for flagged rows only."""
+    indexes = [storage.PATH, storage.KIND, storage.SIZE, storage.MODE, storage.UID, storage.GID, storage.MTIME,
+               storage.CTIME, storage.INODE, storage.SHA256, storage.FLAGS, storage.VERDICT, storage.ANALYSIS,
+               storage.BASE_KIND, storage.BASE_SIZE, storage.BASE_MODE, storage.BASE_UID, storage.BASE_GID,
+               storage.BASE_MTIME, storage.BASE_SHA256]  # fmt: skip
+    assert indexes == list(range(len(FileRow._fields)))
+    analysis = {"verdict": "malicious", "hits": []}
+    paths = ["a.php", "ab.php", "日本語/ファイル.php", "caf\\xe9.php", "x/" * 700 + "y.js", "é" * 3]
+    rows = [row(p, inode=i) for i, p in enumerate(paths)]
+    rows[1] = rows[1]._replace(verdict="malicious", analysis=analysis)
+    with Store.open(any_db) as store:
+        root = storage.ensure_root(store, "shop", "/var/www/shop")
+        other = storage.ensure_root(store, "shop", "/var/www/other")
+        storage.save_scan_state(store, root.id, changed=rows, gone=[], engine="e", platforms=[], at=AT)
+        storage.save_scan_state(store, other.id, changed=[row("a.php")], gone=[], engine="e", platforms=[], at=AT)
+        whole = storage.stat_cache(store, root.id)
+        assert whole == {r.path: tuple(r) for r in rows} and all(type(v) is tuple for v in whole.values())
+        assert whole["ab.php"][storage.ANALYSIS] == analysis and whole["a.php"][storage.ANALYSIS] is None
+        halves = [storage.stat_cache(store, root.id, part=(i, 2)) for i in (0, 1)]
+        assert [set(h) for h in halves] == [{p for p in paths if part_of(p, 2) == i} for i in (0, 1)]
+        assert {**halves[0], **halves[1]} == whole and all(halves)
+        assert storage.count_files(store, root.id) == 6 and storage.count_files(store, other.id) == 1
+        assert storage.load_files(store, root.id) == {r.path: r for r in rows}
+
+
 def test_releases_replace_and_resolve(any_db: str) -> None:
     with Store.open(any_db) as store:
         files = [("wp-content/plugins/woocommerce/woocommerce.php", "c" * 64), ("x.js", "d" * 64)]
@@ -111,6 +141,37 @@ def test_full_cycle_on_the_database(any_db: str, tmp_path: Path, shop: Callable[
         assert [s for s in store.findings("shop") if s.finding.page == page_of(str(root))] == []
         scan = store.scan(cleaned.scan_id or "")
         assert scan is not None and scan.status == "failed"
+
+
+def test_split_rescan_on_the_database(
+    any_db: str, shop: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child of a split re-scan reads its share of the stat cache on a connection of its own
+    (SQLite and PostgreSQL), and what it finds comes back."""
+    root = shop("woocommerce")
+    with Store.open(any_db) as store:
+        runner.baseline(store, "shop", root, actor="tester")
+        runner.scan(store, "shop", root)
+        (root / "wp-content/uploads/2024/05/cache.php").write_text(WEBSHELL)  # part 0
+        (root / "wp-includes/version.php").unlink()  # part 1
+        children: list[bool] = []
+        real_result = runner._OtherPart.result
+
+        def result(self: runner._OtherPart) -> runner.PartResult | None:
+            got = real_result(self)
+            children.append(got is not None)
+            return got
+
+        monkeypatch.setattr(runner, "SPLIT_MIN", 1)
+        monkeypatch.setattr(runner._OtherPart, "result", result)
+        for _ in range(2):  # the change, then unchanged
+            outcome = runner.scan(store, "shop", root)
+            assert {(f.rule_id, f.subject) for f in outcome.findings} == {
+                ("SG707", "wp-content/uploads/2024/05/cache.php"),
+                ("SG701", "wp-content/uploads/2024/05/cache.php"),
+                ("SG705", "wp-includes/version.php"),
+            }
+        assert children == [True, True] and outcome.stats.read == 0
 
 
 def test_migration_up_and_down(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ and hashing release archives."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -14,7 +15,7 @@ import pytest
 
 from skimguard.webroot import WebrootError, hashing, kinds
 from skimguard.webroot.release import read_release, safe_member, strip_top
-from skimguard.webroot.walk import Entry, Problem, display, walk
+from skimguard.webroot.walk import Entry, Problem, display, entry_of, listing, part_of, walk
 
 
 def entries(root: Path, **kw: int) -> list[Entry | Problem]:
@@ -84,6 +85,87 @@ def test_undecodable_names_are_shown_escaped(tmp_path: Path) -> None:
     assert isinstance(found, Entry) and found.path == "caf\\xe9.php"
     assert Path(found.abspath).read_bytes() == b"<?php"  # the real name still opens
     assert display("ok.php") == "ok.php"
+
+
+def test_names_that_show_alike_get_distinct_paths(tmp_path: Path) -> None:
+    """An undecodable name shows like a literal ``\\xNN`` one; both are listed under distinct
+    paths that keep what the name says (extension, double extension, hidden), folders too."""
+    root = tmp_path / "root"
+    root.mkdir()
+    base = os.fsencode(root)
+    for raw in (b"caf\\xe9.php", b"caf\xe9.php", b"caf\\xe9~2.php", b"x\\xff.php.jpg", b"x\xff.php.jpg",
+                b".h\\xff.php", b".h\xff.php"):  # fmt: skip
+        with open(os.path.join(base, raw), "wb") as f:
+            f.write(raw)
+    for folder in (b"d\\xe9", b"d\xe9"):
+        os.mkdir(os.path.join(base, folder))
+        with open(os.path.join(base, folder, b"a.php"), "wb") as f:
+            f.write(folder)
+    found = {e.path: Path(e.abspath).read_bytes() for e in entries(root) if isinstance(e, Entry)}
+    assert len(found) == 9  # nothing lost
+    assert found["caf\\xe9~2.php"] == b"caf\\xe9~2.php"  # a real name keeps its path
+    assert {found["caf\\xe9.php"], found["caf\\xe9~3.php"]} == {b"caf\\xe9.php", b"caf\xe9.php"}
+    assert {found["x\\xff.php.jpg"], found["x\\xff~2.php.jpg"]} == {b"x\\xff.php.jpg", b"x\xff.php.jpg"}
+    assert {found[".h\\xff.php"], found[".h\\xff~2.php"]} == {b".h\\xff.php", b".h\xff.php"}
+    assert {found["d\\xe9/a.php"], found["d\\xe9~2/a.php"]} == {b"d\\xe9", b"d\xe9"}
+    assert kinds.disguised_executable("x\\xff~2.php.jpg") == "double extension"
+    assert kinds.disguised_executable(".h\\xff~2.php") == "hidden executable"
+
+
+def test_listing_and_walk_agree(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "x.php").write_text("<?php")
+    (root / "y.js").write_text("1")
+    os.symlink("a/b/x.php", root / "l.php")
+    listed = [i for i in listing(root) if not isinstance(i, Problem)]
+    assert [entry_of(i) for i in listed] == entries(root)
+    by_path = {i[0]: i for i in listed}
+    assert set(by_path) == {"a/b/x.php", "y.js", "l.php"}
+    _, abspath, st, target = by_path["l.php"]
+    assert abspath == str(root / "l.php") and target == "a/b/x.php" and st.st_ino == os.lstat(abspath).st_ino
+    assert by_path["a/b/x.php"][1] == str(root / "a" / "b" / "x.php") and by_path["a/b/x.php"][3] == ""
+
+
+def test_parts_of_a_split_listing_cover_the_tree_once(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    for i in range(40):
+        folder = root / f"d{i % 7}" / ("x" * (i % 3))
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"f{i}.php").write_text("<?php")
+    (root / "1" / "2" / "3").mkdir(parents=True)
+    (root / "1" / "2" / "3" / "deep.php").write_text("<?php")
+    whole = {i[0] for i in listing(root, max_depth=3) if not isinstance(i, Problem)}
+    parts = [list(listing(root, max_depth=3, share=(k, 2))) for k in (0, 1)]
+    files = [{i[0] for i in part if not isinstance(i, Problem)} for part in parts]
+    assert files[0] | files[1] == whole and not files[0] & files[1] and all(files)
+    assert all(part_of(path, 2) == k for k in (0, 1) for path in files[k])
+    for part in parts:  # each part says what it could not list: the caller merges
+        assert [p for p in part if isinstance(p, Problem)] == [Problem("1/2/3", "deeper than 3 folders: not listed")]
+    capped = [list(listing(root, max_files=10, share=(k, 2))) for k in (0, 1)]
+    for part in capped:  # each part stops at its half of the limit
+        assert len([i for i in part if not isinstance(i, Problem)]) == 5
+        assert part[-1] == Problem(part[-1].path, "more than 10 files: the rest of the tree was not listed")
+
+
+def test_a_folder_swapped_for_a_link_is_not_followed(tmp_path: Path) -> None:
+    """Folders below the root are opened with O_NOFOLLOW: a link put in a folder's place after
+    it was listed is reported, not followed."""
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "a.php").write_text("<?php")
+    (root / "index.php").write_text("<?php")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.php").write_text("<?php // not ours")
+    items = listing(root)
+    first = next(items)  # the root is being listed: 'sub' was seen as a folder; now it becomes a link
+    (root / "sub" / "a.php").unlink()
+    (root / "sub").rmdir()
+    os.symlink(outside, root / "sub")
+    rest = [first, *items]
+    assert [i[0] for i in rest if not isinstance(i, Problem)] == ["index.php"]
+    assert [(p.path, p.reason) for p in rest if isinstance(p, Problem)] == [("sub", os.strerror(errno.ENOTDIR))]
 
 
 @pytest.mark.parametrize(

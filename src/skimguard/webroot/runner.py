@@ -2,13 +2,18 @@
 
 :func:`survey` does what both commands share:
 
-1. **State.** The root's row, its files (baseline and stat cache), the known-good hashes
-   (packaged lists and the store), the detected platforms and the hashes of their releases.
-2. **Walk** (:mod:`.walk`): every file's ``lstat``.
-3. **Plan.** A file whose kind, size, mtime, ctime and inode equal the stat cache keeps its hash
-   and cached verdict and is not read. The ctime is part of the key on purpose: ``touch -r``
-   forges an mtime, nothing forges a ctime. Logs and cache data are not read at all; upload
-   media only to look for PHP inside (once, then cached).
+1. **State.** The root's row, its files (baseline and stat cache, as plain tuples), the
+   known-good hashes (packaged lists and the store), the detected platforms and the hashes of
+   their releases.
+2. **Walk** (:mod:`.walk`): every file's ``lstat``, every time; a folder's mtime proves nothing
+   (editing a file does not change it).
+3. **Triage** (:func:`_triage`). A file whose kind, size, mtime, ctime and inode equal the stat
+   cache keeps its hash and cached verdict and is not read; when it has nothing to report, its
+   cached tuple is all that is kept of it (nothing is built, nothing written). The ctime is part
+   of the key on purpose: ``touch -r`` forges an mtime, nothing forges a ctime. Logs and cache
+   data are not read at all; upload media only to look for PHP inside (once, then cached). A
+   re-scan of a big root runs this in two processes, each with its share of the files and of
+   the stat cache (:class:`_OtherPart`).
 4. **Read** (:mod:`.hashing`, both cores): hash, PHP-inside check, and for code files whose
    content is neither known good nor the release's own, the analysis engine.
 5. **Checks**: one :class:`~.scan.FileCheck` per path, plus the baseline's files that are gone.
@@ -24,15 +29,18 @@ files whose stat changed are read again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import hashlib
 import importlib.util
-import itertools
 import os
+import pickle
 import secrets
-import threading
+import signal
+import stat
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,8 +56,36 @@ from skimguard.webroot import WebrootError, hashing, kinds
 from skimguard.webroot.platform import Detected, Layout, Zone, describe, detect, fs_probe, manifest, profile
 from skimguard.webroot.rules import WEBROOT_RULES
 from skimguard.webroot.scan import Context, Counts, FileCheck, FileState, Scope, assess, page_of, quiet
-from skimguard.webroot.storage import FileRow, RootRow
-from skimguard.webroot.walk import MAX_FILES, Entry, Problem, display, walk
+from skimguard.webroot.storage import (
+    ANALYSIS,
+    BASE_GID,
+    BASE_KIND,
+    BASE_MODE,
+    BASE_SHA256,
+    BASE_UID,
+    CTIME,
+    FLAGS,
+    INODE,
+    KIND,
+    MTIME,
+    SHA256,
+    SIZE,
+    VERDICT,
+    CachedRow,
+    FileRow,
+    RootRow,
+)
+from skimguard.webroot.walk import (
+    INODE_MASK,
+    MAX_FILES,
+    SYMLINK,
+    Entry,
+    Listed,
+    Problem,
+    display,
+    entry_of,
+    listing,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -68,6 +104,7 @@ ENGINE_MODULES: Final = tuple(
     )
 )  # fmt: skip
 MAX_PHP_OFFSET: Final = 2**31 - 2
+SPLIT_MIN: Final = 20_000  # cached files from which a re-scan lists the tree in two processes
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
@@ -111,8 +148,8 @@ class Survey:
     scope: Scope
     has_baseline: bool
     checks: tuple[FileCheck, ...]  # the paths with something to say (see scan.quiet)
-    watched: frozenset[str]  # paths in the integrity scope
-    rows: dict[str, FileRow]  # the current state of every tracked path
+    watched: frozenset[str]  # paths in the integrity scope (kept for a baseline only)
+    rows: dict[str, CachedRow]  # the current state of every tracked path (FileRow values as tuples)
     changed: tuple[FileRow, ...]  # rows to write
     gone: tuple[str, ...]  # tracked paths no longer there
     walk_problems: tuple[tuple[str, str], ...]
@@ -234,31 +271,6 @@ def _core_map(
     return core, tuple(used), notes
 
 
-class _Loading:
-    """:func:`.storage.load_files` in a thread; :meth:`result` joins it (re-raising its error)."""
-
-    def __init__(self, store: Store, root_id: int) -> None:
-        self._rows: dict[str, FileRow] = {}
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(store, root_id), name="webroot-load", daemon=True)
-        self._thread.start()
-
-    def _run(self, store: Store, root_id: int) -> None:
-        try:
-            self._rows = storage.load_files(store, root_id)
-        except BaseException as exc:  # handed to the caller in result()
-            self._error = exc
-
-    def done(self) -> bool:
-        return not self._thread.is_alive()
-
-    def result(self) -> dict[str, FileRow]:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._rows
-
-
 def _recorded(row: FileRow) -> FileState | None:
     """The baseline's record of a path (None: not in the baseline)."""
     if row.base_sha256 is None:
@@ -278,6 +290,202 @@ def _under(path: str, folders: Sequence[str]) -> bool:
     return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
 
 
+# A file the quick path could not settle: (listing item, zone, watched, code, sniff, release
+# sha256, reusable: the stat cache holds its hash and verdict, nothing needs reading)
+Slow = tuple[Listed, Zone, bool, bool, bool, str, bool]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What :func:`_triage` needs to know about this scan (the same in both parts of a split walk)."""
+
+    cached: Mapping[str, CachedRow]
+    zone_of: Callable[[str], Zone]
+    in_scope: Callable[[str, Zone, str], bool]
+    core: Mapping[str, tuple[str, str]]
+    known_good: frozenset[str]
+    engine_same: bool
+    analyse: bool
+    has_baseline: bool
+    intel: bool  # threat intel loaded: every hash is looked up (the general path)
+    collect_watched: bool  # keep the watched paths (a baseline needs them)
+
+
+@dataclass
+class _Tally:
+    """What one part of the walk counted (filled by :func:`_triage`)."""
+
+    files: int = 0
+    tracked: int = 0
+    reused: int = 0
+    watched: list[str] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    truncated: bool = False
+
+
+def _triage(
+    items: Iterable[Listed | Problem], plan: _Plan, tally: _Tally, rows: dict[str, CachedRow]
+) -> Iterator[Slow]:
+    """The quick path of :func:`survey`, once per file: classify it, compare its lstat with the
+    stat cache (kind, size, mtime, ctime and inode, field by field) and, when it is as it was and
+    :func:`.scan.quiet` says it has nothing to report, keep its cached tuple in ``rows``; nothing
+    else is built for it. Every other file is yielded for the general path.
+
+    A file whose stat matches is reusable when the engine has nothing to do (not code, or its
+    verdict under this engine is cached: clean, known good and still known good, or hits kept in
+    the cache); a new engine makes every cached finding stale."""
+    cached, zone_of, in_scope, core = plan.cached, plan.zone_of, plan.in_scope, plan.core
+    known_good, engine_same, analyse, has_baseline = plan.known_good, plan.engine_same, plan.analyse, plan.has_baseline
+    general_only, collect, watched_paths = plan.intel, plan.collect_watched, tally.watched
+    is_code, is_media, name_of = kinds.is_code, kinds.is_media, kinds.name_of
+    is_reg, imode, upload, no_base = stat.S_ISREG, stat.S_IMODE, Zone.UPLOAD, (None, None, None, None, None)
+    good, clean, flagged = hashing.GOOD, hashing.CLEAN, (hashing.SUSPICIOUS, hashing.MALICIOUS)
+    plain = ("", good, clean)
+    files = tracked = reused = 0
+    try:
+        for item in items:
+            if isinstance(item, Problem):
+                tally.problems.append((item.path, item.reason))
+                tally.truncated = tally.truncated or item.reason.startswith("more than")
+                continue
+            path, _, st, _ = item
+            files += 1
+            zone = zone_of(path)
+            name = name_of(path)
+            watched = in_scope(path, zone, name)
+            code = is_code(name)
+            is_file = is_reg(st.st_mode)
+            sniff = is_file and not code and (zone is upload or is_media(name))
+            core_sha = core[path][0] if core and path in core else ""
+            if not (watched or code or sniff or core_sha):
+                continue  # a log or cache data file: not read, not kept
+            tracked += 1
+            if collect and watched:
+                watched_paths.append(path)
+            old = cached.get(path)
+            fine = False
+            if old is not None and (
+                old[SHA256] is not None
+                and old[MTIME] == st.st_mtime_ns
+                and old[CTIME] == st.st_ctime_ns
+                and old[SIZE] == st.st_size
+                and old[INODE] == st.st_ino & INODE_MASK
+                and (old[KIND] == "file") is is_file
+            ):
+                verdict = old[VERDICT]
+                if not (engine_same or verdict in ("", good)):
+                    verdict = "stale"
+                if not (analyse and is_file and (code or (sniff and old[FLAGS] > 0))):
+                    fine = True  # the engine has nothing to do here
+                elif verdict == good:
+                    fine = old[SHA256] in known_good or old[SHA256] == core_sha
+                elif verdict in flagged:  # cached hits: no read, no engine
+                    fine = old[ANALYSIS] is not None and old[SHA256] not in known_good
+                else:
+                    fine = verdict == clean
+                if fine:
+                    reused += 1
+                    if (
+                        verdict in plain  # no cached hits, not stale
+                        and not general_only
+                        and quiet(
+                            path,
+                            zone,
+                            watched=watched,
+                            has_baseline=has_baseline,
+                            now=("file" if is_file else SYMLINK, old[SHA256], imode(st.st_mode), st.st_uid,
+                                 st.st_gid, old[FLAGS] - 1),
+                            base=(old[BASE_KIND], old[BASE_SHA256], old[BASE_MODE], old[BASE_UID],
+                                  old[BASE_GID]) if has_baseline else no_base,
+                            verdict=verdict,
+                            core_sha256=core_sha,
+                            intel="",
+                            partial=False,
+                            name=name,
+                        )
+                    ):  # fmt: skip
+                        rows[path] = old  # the common case: nothing built, nothing written
+                        continue
+            yield item, zone, watched, code, sniff, core_sha, fine
+    finally:
+        tally.files += files
+        tally.tracked += tracked
+        tally.reused += reused
+
+
+# What a part of a split walk hands back: the files for the general path with their cached
+# rows, the cached paths it did not see (gone, unless under a folder that could not be listed),
+# and its counts.
+PartResult = tuple[list[tuple[Slow, CachedRow | None]], list[tuple[str, CachedRow]], _Tally]
+
+
+def _part(store: Store, root_id: int, real: str, max_files: int, plan: _Plan, share: tuple[int, int]) -> PartResult:
+    """One part of a split walk, whole: its share of the stat cache, its files triaged."""
+    cached = storage.stat_cache(store, root_id, part=share)
+    tally, rows = _Tally(), dict[str, CachedRow]()
+    slow = [
+        (item, cached.get(item[0][0]))
+        for item in _triage(listing(real, max_files=max_files, share=share), replace(plan, cached=cached), tally, rows)
+    ]
+    seen = rows.keys() | {item[0][0] for item, _ in slow}
+    return slow, [(path, row) for path, row in cached.items() if path not in seen], tally
+
+
+class _OtherPart:
+    """Part 1 of a split re-scan (:func:`.walk.listing` ``share``, :func:`.walk.part_of`), run by
+    :func:`_part` in a forked child while this process does part 0: its own share of the stat
+    cache, read on its own connection, and its own share of the lstat calls and comparisons. A
+    re-scan is otherwise one Python thread while the second core idles; the child sends back
+    only what the parent needs (nothing much, when nothing changed).
+
+    The child lists, reads the database on a new connection (:func:`.storage.after_fork`) and
+    writes to a pipe; it takes no lock another thread could hold, so forking beside the progress
+    display's thread is safe. It never collects garbage (that would touch, and so copy, every
+    object it shares with the parent) and leaves with ``os._exit``. Any failure of the child
+    makes :meth:`result` None: the parent then does part 1 itself."""
+
+    def __init__(self, store: Store, root_id: int, real: str, max_files: int, plan: _Plan) -> None:
+        self._read, write = os.pipe()
+        self._pid = os.fork()
+        if self._pid == 0:  # the child
+            code = 1
+            try:
+                gc.disable()
+                os.close(self._read)
+                storage.after_fork(store)
+                found = _part(store, root_id, real, max_files, plan, (1, 2))
+                with os.fdopen(write, "wb") as out:
+                    pickle.dump(found, out, protocol=pickle.HIGHEST_PROTOCOL)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write)
+
+    def result(self) -> PartResult | None:
+        """What the child found (waits for it), or None when it failed."""
+        received, self._read = os.fdopen(self._read, "rb"), -1
+        with received:
+            data = received.read()
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = 0
+        if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0 or not data:
+            return None
+        found: PartResult = pickle.loads(data)  # our own child's output, over our own pipe
+        return found
+
+    def close(self) -> None:
+        """Stop and reap the child when the parent gives up early (an error, an interrupt)."""
+        if self._read >= 0:
+            os.close(self._read)
+            self._read = -1
+        if self._pid:
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.waitpid(self._pid, 0)
+            self._pid = 0
+
+
 def survey(
     store: Store,
     site: str,
@@ -289,7 +497,13 @@ def survey(
     progress: Progress | None = None,
 ) -> Survey:
     """Walk, hash (reusing the stat cache) and, when ``analyse``, run the engine; see the module
-    docstring. ``scope`` None: the baseline's include/exclude globs."""
+    docstring. ``scope`` None: the baseline's include/exclude globs.
+
+    :func:`_triage` settles the common case of a re-scan, a file as it was with nothing to say,
+    without building anything (no :class:`.walk.Entry`, no :class:`.storage.FileRow`, no check).
+    Everything else (a new or changed file, a cached finding, threat intel, a new engine) takes
+    the general path: ``general`` reads it in the pool or takes it from the stat cache, and
+    ``settle`` turns it into its row and, unless quiet, a check."""
     started = time.monotonic()
     real = resolve_root(root_path)
     shown = display(real)
@@ -305,9 +519,6 @@ def survey(
     layout = Layout(detected)
     scope = scope if scope is not None else Scope.from_json(root.settings)
     has_baseline = root.baseline_at is not None
-    # the stat cache loads in a thread while the walk starts (SQLite and lstat both wait on I/O);
-    # the thread is joined before any worker is forked
-    loading = _Loading(store, root.id)
     indicators = tuple(store.indicators())
     intel = IntelIndex.build(indicators) if indicators else None
     engine = engine_fingerprint(indicators)
@@ -315,17 +526,46 @@ def survey(
     known_good = known_good_set(store.known_good())
     core, releases, notes = _core_map(store, detected, settings.releases)
 
-    # --- one pass: walk, plan, read (in the pool, while the walk goes on), check
-    problems: list[tuple[str, str]] = []
-    truncated = False
+    # --- one pass: walk, triage, read (in the pool, while the walk goes on), check
     checks: list[FileCheck] = []
-    watched_paths: set[str] = set()
-    rows: dict[str, FileRow] = {}
+    rows: dict[str, CachedRow] = {}  # every tracked path's row (part 0's only, in a split re-scan)
     changed: list[FileRow] = []
     pending: dict[str, tuple[Entry, Zone, bool, FileRow | None]] = {}
-    counts = {"files": 0, "tracked": 0, "read": 0, "reused": 0, "analysed": 0, "prefiltered": 0, "bytes": 0}
-    zone_of = layout.zone
+    counts = {"read": 0, "analysed": 0, "prefiltered": 0, "bytes": 0}
     on_done = (lambda n: progress("read", counts["read"], counts["read"])) if progress else None
+    plan = _Plan(
+        cached={},
+        zone_of=layout.zone,
+        in_scope=scope.matcher(),
+        core=core,
+        known_good=known_good,
+        engine_same=engine_same,
+        analyse=analyse,
+        has_baseline=has_baseline,
+        intel=intel is not None,
+        collect_watched=not analyse,
+    )
+    tally = _Tally()
+    # A re-scan of a big root is split in two processes (see _OtherPart); a baseline is not (it
+    # rewrites every row, so it needs them all here), nor a first scan (its time is the reading).
+    split = (
+        analyse
+        and hasattr(os, "fork")
+        and settings.workers != 1
+        and (os.cpu_count() or 1) > 1
+        and SPLIT_MIN <= storage.count_files(store, root.id) <= settings.max_files // 4
+    )
+    other = _OtherPart(store, root.id, real, settings.max_files, plan) if split else None
+    share = (0, 2) if other is not None else (0, 1)
+    try:
+        # loaded before the walk, not beside it in a thread: both hold the GIL nearly all the
+        # time once the tree and the database are in the page cache, so a thread only adds switching
+        cached = storage.stat_cache(store, root.id, part=share)
+    except BaseException:
+        if other is not None:
+            other.close()
+        raise
+    plan = replace(plan, cached=cached)
 
     def settle(entry: Entry, zone: Zone, watched: bool, old: FileRow | None, got: hashing.Outcome | None) -> None:
         """Turn one tracked file (read now, or from the stat cache when ``got`` is None) into its
@@ -357,8 +597,6 @@ def survey(
         else:
             base = (None, None, None, None, None)
         partial = analysis is not None and any(hashing.partial_analysis(p) for p in analysis.problems)
-        if watched:
-            watched_paths.add(entry.path)
         says_nothing = quiet(
             entry.path,
             zone,
@@ -371,7 +609,7 @@ def survey(
             intel=listed,
             partial=partial,
         )
-        if not says_nothing:  # most files of a re-scan: no objects built for them
+        if not says_nothing:
             now = FileState(
                 kind=entry.kind,
                 size=entry.size,
@@ -441,93 +679,81 @@ def survey(
         for got in outcomes:
             settle(*pending.pop(got.path), got)
 
+    make_row = FileRow._make
+
+    def general(slow: Slow, old: CachedRow | None) -> None:
+        """A file the quick path did not settle: from the stat cache, or read now."""
+        item, zone, watched, code, sniff, core_sha, reusable = slow
+        entry = entry_of(item)
+        if reusable:
+            assert old is not None  # reusable: its cached row matched
+            settle(entry, zone, watched, make_row(old), None)
+            return
+        counts["read"] += 1
+        pending[entry.path] = (entry, zone, watched, make_row(old) if old is not None else None)
+        job = hashing.Job(
+            path=entry.path,
+            abspath=entry.abspath,
+            kind=entry.kind,
+            analyse=analyse and code,
+            sniff=sniff,
+            core_sha256=core_sha,
+            target=entry.target,
+        )
+        settled(dispatcher.add(job, entry.size if entry.kind == "file" else 0))
+
+    missing: list[tuple[str, CachedRow]] = []  # cached paths not seen again
     with hashing.Dispatcher(
         known_good=known_good, indicators=indicators, workers=settings.workers, on_done=on_done
     ) as dispatcher:
         try:
-            listing = walk(real, max_files=settings.max_files)
-            early: list[Entry | Problem] = []
-            for item in listing:  # listed while the stat cache loads
-                early.append(item)
-                if len(early) % 256 == 0 and loading.done():
-                    break
-            cached = loading.result()  # joins the thread
-            for item in itertools.chain(early, listing):
-                if isinstance(item, Problem):
-                    problems.append((item.path, item.reason))
-                    truncated = truncated or item.reason.startswith("more than")
-                    continue
-                entry = item
-                counts["files"] += 1
-                zone = zone_of(entry.path)
-                name = kinds.name_of(entry.path)
-                watched = scope.watched(entry.path, zone)
-                code = kinds.is_code(name)
-                sniff = entry.kind == "file" and not code and (kinds.is_media(name) or zone is Zone.UPLOAD)
-                core_sha = core[entry.path][0] if entry.path in core else ""
-                if not (watched or code or sniff or core_sha):
-                    continue  # a log or cache data file: not read, not kept
-                counts["tracked"] += 1
-                old = cached.get(entry.path)
-                if (
-                    old is not None
-                    and old.sha256 is not None
-                    and old.kind == entry.kind
-                    and old.size == entry.size
-                    and old.mtime_ns == entry.mtime_ns
-                    and old.ctime_ns == entry.ctime_ns
-                    and old.inode == entry.inode
-                ):
-                    verdict = old.verdict if engine_same or old.verdict in ("", hashing.GOOD) else "stale"
-                    needs_engine = analyse and entry.kind == "file" and (code or (sniff and old.flags > 0))
-                    if not needs_engine:
-                        fine = True
-                    elif verdict == hashing.GOOD:
-                        fine = old.sha256 in known_good or old.sha256 == core_sha
-                    elif verdict in (hashing.SUSPICIOUS, hashing.MALICIOUS):  # cached hits: no read, no engine
-                        fine = old.analysis is not None and old.sha256 not in known_good
-                    else:
-                        fine = verdict == hashing.CLEAN
-                    if fine:
-                        counts["reused"] += 1
-                        settle(entry, zone, watched, old, None)
-                        continue
-                counts["read"] += 1
-                pending[entry.path] = (entry, zone, watched, old)
-                job = hashing.Job(
-                    path=entry.path,
-                    abspath=entry.abspath,
-                    kind=entry.kind,
-                    analyse=analyse and code,
-                    sniff=sniff,
-                    core_sha256=core_sha,
-                    target=entry.target,
-                )
-                settled(dispatcher.add(job, entry.size if entry.kind == "file" else 0))
+            for slow in _triage(listing(real, max_files=settings.max_files, share=share), plan, tally, rows):
+                general(slow, cached.get(slow[0][0]))
+            if other is not None:
+                theirs = other.result()
+                if theirs is None:  # the child failed: this process does part 1 itself
+                    theirs = _part(store, root.id, real, settings.max_files, plan, (1, 2))
+                slows, gone_there, counted = theirs
+                for slow, old in slows:
+                    general(slow, old)
+                missing += gone_there
+                tally.files += counted.files
+                tally.tracked += counted.tracked
+                tally.reused += counted.reused
+                known = set(tally.problems)  # a folder either part could not list counts once
+                tally.problems += [p for p in counted.problems if p not in known]
+                tally.truncated = tally.truncated or counted.truncated
         except OSError as exc:
             raise WebrootError(f"{root_path}: cannot list: {exc.strerror}") from None
+        finally:
+            if other is not None:
+                other.close()
         if progress:
-            progress("walk", counts["files"], counts["files"])
+            progress("walk", tally.files, tally.files)
         settled(dispatcher.finish())
+    if not cached.keys() <= rows.keys():  # a set test in C: nothing gone, the usual case
+        missing += [(path, row) for path, row in cached.items() if path not in rows]
+    problems, truncated = tally.problems, tally.truncated
     problem_dirs = [p for p, _ in problems]
 
     # --- what is gone
     gone: list[str] = []
     if not truncated:
-        for path, old in cached.items():
-            if path in rows or _under(path, problem_dirs):
+        for path, cached_row in missing:
+            if _under(path, problem_dirs):
                 continue
-            if old.sha256 is not None:
+            old_row = make_row(cached_row)
+            if old_row.sha256 is not None:
                 gone.append(path)
-            if has_baseline and old.base_sha256 is not None:
+            if has_baseline and old_row.base_sha256 is not None:
                 zone = layout.zone(path)
                 if scope.watched(path, zone):
-                    checks.append(FileCheck(path=path, zone=zone, watched=True, now=None, base=_recorded(old)))
+                    checks.append(FileCheck(path=path, zone=zone, watched=True, now=None, base=_recorded(old_row)))
     stats = Stats(
-        files=counts["files"],
-        tracked=counts["tracked"],
+        files=tally.files,
+        tracked=tally.tracked,
         read=counts["read"],
-        reused=counts["reused"],
+        reused=tally.reused,
         analysed=counts["analysed"],
         prefiltered=counts["prefiltered"],
         bytes_read=counts["bytes"],
@@ -541,7 +767,7 @@ def survey(
         scope=scope,
         has_baseline=has_baseline,
         checks=tuple(checks),
-        watched=frozenset(watched_paths),
+        watched=frozenset(tally.watched),
         rows=rows,
         changed=tuple(changed),
         gone=tuple(gone),
@@ -579,10 +805,12 @@ def baseline(
     watched = found.watched
     rows: list[FileRow] = []
     unreadable = [c.path for c in found.checks if c.now is not None and c.now.sha256 is None and c.watched]
-    for path, row in found.rows.items():
+    not_read = frozenset(unreadable)
+    for path, values in found.rows.items():
+        row = FileRow._make(values)
         if row.sha256 is None:
             continue
-        if path in watched and path not in unreadable:
+        if path in watched and path not in not_read:
             row = row._replace(
                 base_kind=row.kind,
                 base_size=row.size,

@@ -17,7 +17,7 @@ import functools
 import hashlib
 import posixpath
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -81,6 +81,21 @@ class Scope:
         if exclude is not None and exclude.match(path):
             return False
         return zone not in OUT_OF_INTEGRITY or kinds.is_server_config(kinds.name_of(path))
+
+    def matcher(self) -> Callable[[str, Zone, str], bool]:
+        """:meth:`watched` as a function of (path, zone, lower-case base name), with the globs
+        compiled once: it runs for every file of every scan."""
+        include, exclude = _globs(self.include), _globs(self.exclude)
+        outside, is_config = OUT_OF_INTEGRITY, kinds.is_server_config
+
+        def watched(path: str, zone: Zone, name: str) -> bool:
+            if include is not None and include.match(path):
+                return True
+            if exclude is not None and exclude.match(path):
+                return False
+            return zone not in outside or is_config(name)
+
+        return watched
 
     def to_json(self) -> dict[str, list[str]]:
         return {"include": list(self.include), "exclude": list(self.exclude)}
@@ -281,12 +296,14 @@ def quiet(
     core_sha256: str,
     intel: str,
     partial: bool,
+    name: str = "",
 ) -> bool:
     """Whether :func:`check_findings` (and :func:`assess`'s SG715 counts) would say nothing about
     a file, computed from plain values so that a re-scan builds no objects for the 99% of files
     that are as they were. ``now`` is (kind, sha256, mode, uid, gid, php_at); ``base`` is (kind,
     sha256, mode, uid, gid) of the baseline. It must stay in step with :func:`check_findings`:
-    a property test checks that every quiet file has no finding."""
+    a property test checks that every quiet file has no finding. ``name``: the path's
+    :func:`.kinds.name_of` when the caller has it already."""
     kind, sha256, mode, uid, gid, php_at = now
     if sha256 is None or kind != "file" or intel or partial:
         return False
@@ -294,12 +311,15 @@ def quiet(
         return False
     if has_baseline and watched and base != (kind, sha256, mode, uid, gid):
         return False
-    name = kinds.name_of(path)
-    if zone in (Zone.UPLOAD, Zone.MEDIA) and kinds.is_executable(name) and not kinds.is_server_config(name):
+    name = name or kinds.name_of(path)
+    if zone in _NO_EXEC_ZONES and kinds.is_executable(name) and not kinds.is_server_config(name):
         return False
     if php_at >= 0 and kinds.extension(name) not in kinds.EXECUTABLE_EXT:
         return False
     return not kinds.disguised_executable(name)
+
+
+_NO_EXEC_ZONES: Final = frozenset({Zone.UPLOAD, Zone.MEDIA})
 
 
 def check_findings(check: FileCheck, ctx: Context) -> list[Finding]:
