@@ -26,7 +26,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alembic.util.exc import CommandError
 from sqlalchemy import Engine, create_engine, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
@@ -269,20 +268,20 @@ class Store:
                 if conn.dialect.name == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
                 current = migrations.current_revision(conn)
-                head = migrations.head_revision()
+                head = migrations.HEAD_REVISION
                 if migrate and current != head:
-                    migrations.upgrade(conn)
+                    _upgrade(conn)
                 elif current != head:
                     raise StoreError(
                         f"the database schema of {where} is at revision {current or 'none'}, "
                         f"this skimguard needs {head}",
                         hint="open it with migrations enabled (the default) to upgrade it",
                     )
-        except CommandError as exc:
+        except _MigrationFailed as exc:
             raise StoreError(
-                f"cannot migrate the database {where}: {_first_line(exc)}",
+                f"cannot migrate the database {where}: {exc}",
                 hint="was it created by a newer skimguard? upgrade skimguard",
-            ) from exc
+            ) from exc.__cause__
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate the database {where}: {_first_line(exc)}") from exc
         self._recover_interrupted()
@@ -1895,6 +1894,20 @@ def _require(value: str | None, message: str) -> None:
 
 def _redact(url: str) -> str:
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+class _MigrationFailed(Exception):
+    """Alembic refused to migrate (e.g. a revision this skimguard does not know)."""
+
+
+def _upgrade(conn: Any) -> None:
+    """Run the migrations; Alembic is imported only here (opening a current store needs none of it)."""
+    from alembic.util.exc import CommandError
+
+    try:
+        migrations.upgrade(conn)
+    except CommandError as exc:
+        raise _MigrationFailed(_first_line(exc)) from exc
 
 
 def _first_line(exc: BaseException | None) -> str:
