@@ -16,11 +16,11 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -50,8 +50,13 @@ from skimguard.cli import (
     pick_site,
     progress_display,
 )
-from skimguard.config import load_config
+from skimguard.config import Site, load_config
 from skimguard.webroot.walk import MAX_FILES
+
+if TYPE_CHECKING:
+    from skimguard.models import Finding
+    from skimguard.store import Store
+    from skimguard.webroot.correlate import Link
 
 webroot_app = typer.Typer(
     help="The shop's document root: integrity baseline, malware scan (SG701-SG715), platform releases.",
@@ -157,6 +162,12 @@ def scan_cmd(
     ] = None,
     workers: WorkersOpt = 0,
     max_files: MaxFilesOpt = MAX_FILES,
+    correlate: Annotated[
+        bool,
+        typer.Option(
+            "--correlate", help="Link the site's open browser findings to the files this scan reported (kept on them)."
+        ),
+    ] = False,
     config_path: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """New, modified, deleted and permission-changed files against the baseline, and malware in
@@ -180,20 +191,61 @@ def scan_cmd(
                     progress=_progress_callback(progress),
                 )
             outcome = record(config, store, outcome, alert=alerts, console=err)
+            links: tuple[Link, ...] = _correlate(store, chosen, Path(path), outcome.findings) if correlate else ()
     if outcome.alerts is not None and not outcome.alerts.ok:
         for problem in outcome.alerts.errors:
             err.print(f"alert not delivered: {escape(problem)}")
     if format is ScanFormat.json:
-        emit(dumps(scan_to_json(outcome)), output)
+        document = scan_to_json(outcome)
+        if correlate:
+            document["links"] = [link.to_dict() for link in links]
+        emit(dumps(document), output)
     elif format is ScanFormat.sarif:
         emit(dumps(to_sarif(outcome)), output)
     else:
         console = out if output is None else Console(file=io.StringIO(), width=160, highlight=False)
         render_scan(console, outcome)
+        for link in links:
+            console.print(
+                f"  explains browser finding {link.rule_id} {link.finding[:10]}: {escape(link.location)} "
+                f"({escape(link.reason)})"
+            )
         if output is not None:
             emit(console.file.getvalue(), output)  # type: ignore[attr-defined]
     worst = max((f.severity for f in outcome.findings), default=None)
     raise typer.Exit(1 if worst is not None and worst >= threshold else 0)
+
+
+MAX_CORRELATE_FILES = 2000
+MAX_CORRELATE_BYTES = 1024 * 1024
+
+
+def _correlate(store: Store, site: Site, root: Path, findings: Sequence[Finding]) -> tuple[Link, ...]:
+    """Link the site's open browser findings to the files this scan reported (read again, bounded),
+    and keep the links on those findings (``explained_by``) for incident scoping."""
+    from skimguard.webroot.correlate import correlate
+    from skimguard.webroot.links import record_links
+
+    paths = list(dict.fromkeys(str(f.evidence.get("path", "")) for f in findings if f.evidence.get("path")))
+    base = root.resolve()
+
+    def items() -> Iterator[tuple[str, str, datetime | None]]:
+        for rel in paths[:MAX_CORRELATE_FILES]:
+            file = (base / rel).resolve()
+            if not file.is_relative_to(base) or file.is_symlink() or not file.is_file():
+                continue
+            try:
+                with file.open("rb") as fh:
+                    data = fh.read(MAX_CORRELATE_BYTES)
+                mtime = datetime.fromtimestamp(file.stat().st_mtime, UTC)
+            except OSError:
+                continue
+            yield rel, data.decode("utf-8", "replace"), mtime
+
+    browser = [s.finding for s in store.findings(site.name, status="open")]
+    links = correlate(browser, items(), body=store.body, own_hosts=(site.host,))
+    record_links(store, site.name, links, actor="webroot scan")
+    return links
 
 
 @webroot_app.command("list")
