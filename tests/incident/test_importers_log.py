@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import random
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import IO
 
 import pytest
 
-from skimguard.incident.importers import ImporterError, Problem, TimeRange, load_sessions
-from skimguard.incident.importers_log import AccessLogConfig, import_access_logs, parse_log_time
+from skimguard.incident.importers import ImporterError, Problem, Tally, TimeRange, load_sessions, open_binary
+from skimguard.incident.importers_log import AccessLogConfig, _Reader, import_access_logs, parse_log_time
 from skimguard.incident.records import CheckoutSession, SessionSource
 
 FIXTURES = Path(__file__).parent / "import_fixtures"
@@ -21,8 +24,8 @@ JST = timezone(timedelta(hours=9))
 WIN = "Mozilla/5.0 (Windows NT 10.0) Chrome/103"
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def hashed(client: str, agent: str, day: str) -> str:
@@ -247,3 +250,153 @@ def test_speed(tmp_path: Path) -> None:
     assert result.stats.rows == 200_000
     assert count == 4000
     assert seconds < 5.0
+
+
+# --- the block reader agrees with the line-by-line semantics ----------------------------------
+
+
+def _generated_log(count: int, seed: int = 7) -> bytes:
+    """Card, other, malformed, blank, over-long (max_line 256) and odd-time lines, mixed."""
+    rng = random.Random(seed)
+    base = datetime(2022, 7, 19, tzinfo=JST)
+    ua = '"Mozilla/5.0 (X11; \\"q\\") Gecko"'
+    out: list[bytes] = []
+    for i in range(count):
+        t = (base + timedelta(seconds=i * 37)).strftime("%d/%b/%Y:%H:%M:%S %z")
+        client = f"198.51.{rng.randrange(4)}.{rng.randrange(40)}"
+        r = rng.random()
+        if r < 0.30:
+            path = rng.choice(["/shopping/payment", "/shopping/payment/2?x=1", "/shopping/paymentx", "/checkout/a"])
+            status = rng.choice(["200", "302", "404", "500"])
+            line = f'{client} - - [{t}] "GET {path} HTTP/1.1" {status} 10 "-" {ua}'
+        elif r < 0.40:
+            path = rng.choice(["/shopping/confirm", "/shopping/confirm?a", "/shopping/confirmed"])
+            line = f'{client} - - [{t}] "POST {path} HTTP/1.1" 500 0 "https://s/shopping/payment" {ua}'
+        elif r < 0.70:
+            ref = rng.choice(['"-"', '"https://s/x /shopping/payment"', '"x] \\"GET /shopping/payment"'])
+            line = f'{client} - - [{t}] "GET /products/{i % 97} HTTP/1.1" 200 99 {ref} {ua}'
+        elif r < 0.74:
+            line = rng.choice(
+                [
+                    "garbage",
+                    "",
+                    "   \t\r",
+                    f'{client} - - [{t}]"GET /shopping/payment HTTP/1.1" 200 1',  # no space before the quote
+                    f'{client} - - [{t}] "GET /shopping/payment HTTP/1.1" 2x0 1',
+                    f'{client} - - [{t}] "GET /shopping/payment HTTP/1.1 200 1',  # unclosed request
+                    f'{client} - - [{t}] "GET /a \\" HTTP/1.1" 200 1',  # escaped quote: well formed
+                    '"GET /shopping/payment HTTP/1.1" 200 1',
+                    f"{client} - - [{t}] no quotes at all",
+                    f'{client} - - [{t}] "GET /shopping/payment HTTP/1.1" 20',  # two digits
+                ]
+            )
+        elif r < 0.78:  # times that parse, or not, or sit at the window's ends
+            stamp = rng.choice(
+                [
+                    "32/Jul/2022:10:00:00 +0900",
+                    "19/Jul/2022:10:61:00 +0900",
+                    "19/Jul/2022:10: 5:+7 +0900",
+                    "19/Jul/2022:24:00:00 +0900",
+                    "2022-07-20T10:00:00+09:00",
+                    "2022-07-20T10:00:00",
+                    "20/Jul/2022:00:29:59 +0530",
+                    "21/Jul/2022:23:59:59 +0900",
+                    "22/Jul/2022:00:00:00 +0900",
+                    "01/Jan/0001:00:30:00 +0001",
+                    "31/Dec/9999:23:59:59 -0100",
+                ]
+            )
+            line = f'{client} - - [{stamp}] "GET /shopping/payment HTTP/1.1" 200 1 "-" {ua}'
+        else:  # over-long and around the limit: 255, 256, 257 bytes before the newline, and far beyond
+            size = rng.choice([255, 256, 257, 300, 700, 5000])
+            head = f'{client} - - [{t}] "GET /shopping/payment HTTP/1.1" 200 1 "-" "'
+            line = head + "A" * max(size - len(head) - 1, 0) + '"'
+        out.append(line.encode())
+    return b"\n".join(out)
+
+
+def _line_by_line(config: AccessLogConfig, window: TimeRange, data: bytes) -> tuple[list[CheckoutSession], Tally]:
+    """The reference: one ``readline(max_line + 1)`` at a time, as the importer used to read."""
+    tally = Tally("log", "sessions")
+    reader = _Reader(config, window, tally)
+    stream = io.BytesIO(data)
+    limit = config.max_line
+    sessions: list[CheckoutSession] = []
+    number = 0
+    while line := stream.readline(limit + 1):
+        number += 1
+        if len(line) > limit:
+            while not line.endswith(b"\n") and (line := stream.readline(limit + 1)):
+                pass
+            tally.stats.rows += 1
+            tally.bad(number, f"line longer than {limit} bytes")
+            continue
+        result = reader.line(line)
+        if isinstance(result, str):
+            tally.bad(number, result)
+        elif result is not None:
+            sessions.append(result)
+    return sessions, tally
+
+
+def _blockwise(
+    config: AccessLogConfig, window: TimeRange, stream: IO[bytes], chunk_size: int
+) -> tuple[list[CheckoutSession], Tally]:
+    tally = Tally("log", "sessions")
+    sessions = list(_Reader(config, window, tally).read(stream, "log", chunk_size=chunk_size))
+    return sessions, tally
+
+
+def _summary(tally: Tally) -> tuple[int, int, int, int, list[Problem]]:
+    s = tally.stats
+    return (s.rows, s.bad, s.ignored, s.outside_window, tally.problems)
+
+
+@pytest.mark.parametrize("newline_at_end", [True, False])
+def test_blocks_agree_with_line_by_line_on_a_mixed_log(newline_at_end: bool) -> None:
+    data = _generated_log(50_000) + (b"\n" if newline_at_end else b"")
+    config = AccessLogConfig(
+        card_pages=["/shopping/payment*", "/checkout/*"], card_posts=["/shopping/confirm"], max_line=256
+    )
+    window = TimeRange(datetime(2022, 7, 20, 0, 30, tzinfo=JST), datetime(2022, 7, 22, 0, 0, tzinfo=JST))
+    expected, tally = _line_by_line(config, window, data)
+    # the log is really mixed: every kind of outcome, many times
+    s = tally.stats
+    assert len(expected) > 500 and s.bad > 2000 and s.ignored > 20_000 and s.outside_window > 5000
+    assert sum("longer than" in p.reason for p in tally.problems) > 100
+    assert sum("time not understood" in p.reason for p in tally.problems) > 50
+    for chunk_size in (1000, 4096, 65_536, 1 << 20):  # many block edges, mid-line and mid-long-line
+        got, got_tally = _blockwise(config, window, io.BytesIO(data), chunk_size)
+        assert got == expected, chunk_size
+        assert _summary(got_tally) == _summary(tally), chunk_size
+    # gzip, read through the importer's own stream, and the default block size
+    gz = io.BytesIO(gzip.compress(data))
+    got, got_tally = _blockwise(config, window, open_binary(gz), 3000)
+    assert (got, _summary(got_tally)) == (expected, _summary(tally))
+    result = import_access_logs([io.BytesIO(data)], config, window)
+    assert result.collect() == expected
+    assert (result.stats.rows, result.stats.bad, result.stats.outside_window) == (s.rows, s.bad, s.outside_window)
+
+
+def test_blocks_agree_without_window_or_dedupe_and_with_wildcard_globs() -> None:
+    data = _generated_log(20_000, seed=11)
+    config = AccessLogConfig(card_pages=["*payment*"], card_posts=["/shopping/conf?rm"], dedupe=False, max_line=256)
+    expected, tally = _line_by_line(config, TimeRange(), data)
+    assert len(expected) > 4000
+    got, got_tally = _blockwise(config, TimeRange(), io.BytesIO(data), 2048)
+    assert got == expected
+    assert _summary(got_tally) == _summary(tally)
+
+
+def test_a_line_longer_than_a_block_is_one_bad_line() -> None:
+    good = b'192.0.2.1 - - [19/Jul/2022:10:00:00 +0900] "GET /shopping/payment HTTP/1.1" 200 1 "-" "ua"\n'
+    data = good + b"x" * 10_000 + b"\n" + b"y" * 300 + b"\n" + good.replace(b"192.0.2.1", b"192.0.2.2") + b"z" * 5000
+    config = AccessLogConfig(card_pages=["/shopping/payment"], max_line=256)
+    sessions, tally = _blockwise(config, TimeRange(), io.BytesIO(data), 1000)
+    assert [s.client for s in sessions] == ["192.0.2.1", "192.0.2.2"]
+    assert [(p.line, p.reason) for p in tally.problems] == [
+        (2, "line longer than 256 bytes"),
+        (3, "line longer than 256 bytes"),
+        (5, "line longer than 256 bytes"),
+    ]
+    assert (tally.stats.rows, tally.stats.bad) == (5, 3)
