@@ -18,7 +18,6 @@ Exit 0 when nothing is at or above ``--fail-on`` (default high), 1 otherwise, 2 
 from __future__ import annotations
 
 import io
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -48,7 +47,7 @@ from skimguard.cli import (
     progress_display,
 )
 from skimguard.config import Config, Site, load_config
-from skimguard.models import Category, Finding, ScanResult, ScanStatus
+from skimguard.models import Category, Finding
 
 if TYPE_CHECKING:
     from skimguard.alerts import DispatchReport
@@ -79,57 +78,21 @@ def store_findings(
     config: Config, site: Site, store: Store, result: DbScanResult, *, alert: bool, console: Console | None
 ) -> StoredOutcome:
     """Store (when something is new or changed) and alert one database scan's findings."""
-    from skimguard.alerts import build_sinks, dispatch
+    from skimguard.recording import record_findings
 
-    findings = list(result.findings)
-    now = result.finished_at
-    scan_id: str | None = None
-    reopened: frozenset[str] = frozenset()
-    store.ensure_site(site.name, site.base_url)
-    if _something_new(store, site.name, findings):
-        scan_id = f"db-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-        store.begin_scan(site.name, scan_id, result.started_at)
-        stored = store.finish_scan(
-            ScanResult(
-                site=site.name,
-                scan_id=scan_id,
-                started_at=result.started_at,
-                finished_at=now,
-                status=ScanStatus.FAILED,  # never ok: see the module docstring
-                captures=(),
-                findings=tuple(findings),
-            )
-        )
-        first_seen = {s.fingerprint: s.finding.first_seen for s in stored}
-        findings = [replace(f, first_seen=first_seen.get(f.fingerprint, f.first_seen)) for f in findings]
-        reopened = frozenset(s.fingerprint for s in stored if s.reopened)
-    report = None
-    if alert and findings:
-        report = dispatch(
-            findings,
-            site=site.name,
-            scan_id=scan_id,
-            sinks=build_sinks(config.alerts, console),
-            log=store,
-            record=store.record_alert,
-            min_severity=config.alerts.min_severity,
-            reopened=reopened,
-        )
-    return StoredOutcome(scan_id, tuple(findings), report)
-
-
-def _something_new(store: Store, site: str, findings: Sequence[Finding]) -> bool:
-    """Whether a finding is not stored yet, changed in substance, or was resolved."""
-    known = {
-        s.fingerprint: (s.status, s.content_hash)
-        for s in store.findings(site, status=None)
-        if s.finding.category is Category.SERVER
-    }
-    for f in findings:
-        status, content = known.get(f.fingerprint, ("", ""))
-        if status in ("", "resolved") or content != f.content_hash:
-            return True
-    return False
+    done = record_findings(
+        config,
+        site,
+        store,
+        result.findings,
+        prefix="db-",
+        category=Category.SERVER,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+        alert=alert,
+        console=console,
+    )
+    return StoredOutcome(done.scan_id, done.findings, done.alerts)
 
 
 def correlate_with_store(store: Store, site: Site, result: DbScanResult) -> tuple[Link, ...]:

@@ -22,9 +22,8 @@ default every 60 seconds); run this command by hand, or from cron when the colle
 from __future__ import annotations
 
 import io
-import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -49,7 +48,7 @@ from skimguard.cli import (
     parse_severity,
 )
 from skimguard.config import Config, Site, load_config
-from skimguard.models import Category, Finding, ScanResult, ScanStatus
+from skimguard.models import Category, Finding
 
 if TYPE_CHECKING:
     from skimguard.alerts import DispatchReport
@@ -88,8 +87,8 @@ def check_site(
     console: Console | None = None,
 ) -> CheckOutcome:
     """Evaluate, store (when something is new or changed) and alert one site's telemetry."""
-    from skimguard.alerts import build_sinks, dispatch
     from skimguard.baseline.snapshot import SiteSnapshot
+    from skimguard.recording import record_findings
     from skimguard.telemetry import TELEMETRY_SCAN_PREFIX, telemetry_findings
 
     store.ensure_site(site.name, site.base_url)
@@ -104,52 +103,19 @@ def check_site(
         now,
         heartbeat=policy,
     )
-    scan_id: str | None = None
-    reopened: frozenset[str] = frozenset()
-    if _something_new(store, site.name, findings):
-        scan_id = f"{TELEMETRY_SCAN_PREFIX}{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-        store.begin_scan(site.name, scan_id, now)
-        stored = store.finish_scan(
-            ScanResult(
-                site=site.name,
-                scan_id=scan_id,
-                started_at=now,
-                finished_at=now,
-                status=ScanStatus.FAILED,  # never ok: see the module docstring
-                captures=(),
-                findings=tuple(findings),
-            )
-        )
-        first_seen = {s.fingerprint: s.finding.first_seen for s in stored}
-        findings = [replace(f, first_seen=first_seen.get(f.fingerprint, f.first_seen)) for f in findings]
-        reopened = frozenset(s.fingerprint for s in stored if s.reopened)
-    report = None
-    if alert and findings:
-        report = dispatch(
-            findings,
-            site=site.name,
-            scan_id=scan_id,
-            sinks=build_sinks(config.alerts, console),
-            log=store,
-            record=store.record_alert,
-            min_severity=config.alerts.min_severity,
-            reopened=reopened,
-        )
-    return CheckOutcome(site.name, now, tuple(findings), scan_id, report)
-
-
-def _something_new(store: Store, site: str, findings: Sequence[Finding]) -> bool:
-    """Whether a finding is not stored yet, changed in substance, or was resolved."""
-    known = {
-        s.fingerprint: (s.status, s.content_hash)
-        for s in store.findings(site, status=None)
-        if s.finding.category is Category.TELEMETRY
-    }
-    for f in findings:
-        status, content = known.get(f.fingerprint, ("", ""))
-        if status in ("", "resolved") or content != f.content_hash:
-            return True
-    return False
+    done = record_findings(
+        config,
+        site,
+        store,
+        findings,
+        prefix=TELEMETRY_SCAN_PREFIX,
+        category=Category.TELEMETRY,
+        started_at=now,
+        finished_at=now,
+        alert=alert,
+        console=console,
+    )
+    return CheckOutcome(site.name, now, done.findings, done.scan_id, done.alerts)
 
 
 def outcomes_to_json(outcomes: Sequence[CheckOutcome]) -> dict[str, Any]:
