@@ -382,6 +382,14 @@ class _Ctx:
             self.tally.bad(self.row, f"{ident}: {what} {str(value)[:40]!r} is not a time")
         return at
 
+    def when_inside(self, value: object, what: str, ident: str) -> Any:
+        """The row's time when it lies in the window; ``_OUTSIDE`` when it does not; None (reported
+        as a bad row) when it is not a time. Every converter starts with this."""
+        at = self.when(value, what, ident)
+        if at is None:
+            return None
+        return at if self.window.contains(at) else _OUTSIDE
+
     def free(self, value: str | None, what: str, ident: str) -> str | None:
         scrubbed, masked = scrub_card_numbers(value)
         if masked:
@@ -523,11 +531,9 @@ def _eccube(kind: Kind, options: PresetOptions) -> _Query:
             if ident is None:
                 ctx.tally.bad(ctx.row, "dtb_customer row without an id")
                 return None
-            at = ctx.when(r["create_date"], "create_date", f"customer {ident}")
-            if at is None:
-                return None
-            if not ctx.window.contains(at):
-                return _OUTSIDE
+            at = ctx.when_inside(r["create_date"], "create_date", f"customer {ident}")
+            if not isinstance(at, datetime):
+                return at  # None (bad time, reported) or _OUTSIDE
             return Registration(
                 customer_id=ident,
                 at=at,
@@ -575,11 +581,9 @@ def _eccube(kind: Kind, options: PresetOptions) -> _Query:
             if ident is None:
                 ctx.tally.bad(ctx.row, "dtb_order row without order_no or id")
                 return None
-            at = ctx.when(r["order_date"], "order_date", f"order {ident}")
-            if at is None:
-                return None
-            if not ctx.window.contains(at):
-                return _OUTSIDE
+            at = ctx.when_inside(r["order_date"], "order_date", f"order {ident}")
+            if not isinstance(at, datetime):
+                return at  # None (bad time, reported) or _OUTSIDE
             label = text(r["payment_method"])
             method_class = text(r["method_class"]) or ""
             card_hint = any(k in method_class.casefold() for k in ("credit", "card"))
@@ -606,11 +610,9 @@ def _eccube(kind: Kind, options: PresetOptions) -> _Query:
         if ident is None:
             ctx.tally.bad(ctx.row, "dtb_order row without pre_order_id or id")
             return None
-        at = ctx.when(r["update_date"], "update_date", f"checkout {ident}")
-        if at is None:
-            return None
-        if not ctx.window.contains(at):
-            return _OUTSIDE
+        at = ctx.when_inside(r["update_date"], "update_date", f"checkout {ident}")
+        if not isinstance(at, datetime):
+            return at  # None (bad time, reported) or _OUTSIDE
         return CheckoutSession(
             session_id=ident,
             at=at,
@@ -672,11 +674,9 @@ def _magento(kind: Kind, options: PresetOptions) -> _Query:
             if ident is None:
                 ctx.tally.bad(ctx.row, "customer_entity row without entity_id")
                 return None
-            at = ctx.when(r["created_at"], "created_at", f"customer {ident}")
-            if at is None:
-                return None
-            if not ctx.window.contains(at):
-                return _OUTSIDE
+            at = ctx.when_inside(r["created_at"], "created_at", f"customer {ident}")
+            if not isinstance(at, datetime):
+                return at  # None (bad time, reported) or _OUTSIDE
             who = f"customer {ident}"
             return Registration(
                 customer_id=ident,
@@ -740,11 +740,9 @@ def _magento(kind: Kind, options: PresetOptions) -> _Query:
                 ctx.tally.bad(ctx.row, "quote row without entity_id")
                 return None
             who = f"quote {ident}"
-            at = ctx.when(r["updated_at"], "updated_at", who)
-            if at is None:
-                return None
-            if not ctx.window.contains(at):
-                return _OUTSIDE
+            at = ctx.when_inside(r["updated_at"], "updated_at", who)
+            if not isinstance(at, datetime):
+                return at  # None (bad time, reported) or _OUTSIDE
             return CheckoutSession(
                 session_id=f"quote:{ident}",
                 at=at,
@@ -829,11 +827,9 @@ def _magento(kind: Kind, options: PresetOptions) -> _Query:
             return _SKIP
         ctx.last_id = ident
         who = f"order {ident}"
-        at = ctx.when(r["created_at"], "created_at", who)
-        if at is None:
-            return None
-        if not ctx.window.contains(at):
-            return _OUTSIDE
+        at = ctx.when_inside(r["created_at"], "created_at", who)
+        if not isinstance(at, datetime):
+            return at  # None (bad time, reported) or _OUTSIDE
         card = ctx.card(r["cc_last_4"], who)
         month, year = text(r["cc_exp_month"]), text(r["cc_exp_year"])
         expiry = normalize_expiry(f"{month}/{year}") if month and year and month != "0" and year != "0" else None
@@ -954,11 +950,9 @@ def _woo(kind: Kind, options: PresetOptions, hpos: bool) -> _Query:
                 ctx.tally.bad(ctx.row, "users row without ID")
                 return None
             who = f"user {ident}"
-            at = ctx.when(r["user_registered"], "user_registered", who)
-            if at is None:
-                return None
-            if not ctx.window.contains(at):
-                return _OUTSIDE
+            at = ctx.when_inside(r["user_registered"], "user_registered", who)
+            if not isinstance(at, datetime):
+                return at  # None (bad time, reported) or _OUTSIDE
             m = {k: r[f"m{i}"] for i, k in enumerate(_WOO_USER_META)}
             name = _address(m["billing_first_name"], m["billing_last_name"]) or _address(
                 m["first_name"], m["last_name"]
@@ -1162,11 +1156,9 @@ def _woo_converter(
             ctx.tally.bad(ctx.row, "order row without an ID")
             return None
         who = f"order {ident}"
-        at = ctx.when(f["at"], time_name, who)
-        if at is None:
-            return None
-        if not ctx.window.contains(at):
-            return _OUTSIDE
+        at = ctx.when_inside(f["at"], time_name, who)
+        if not isinstance(at, datetime):
+            return at  # None (bad time, reported) or _OUTSIDE
         contact = Contact(
             name=ctx.free(_address(f["first"], f["last"]), "the name", who),
             email=text(f["email"]),
