@@ -342,7 +342,7 @@ def run(cmd: list[str], *, env: dict[str, str] | None = None, quiet: bool = True
     }
 
 
-SKIMGUARD = "import sys, skimguard.cli_webroot; from skimguard.cli import main; sys.argv[0] = 'skimguard'; main()"
+SKIMGUARD = "import sys; from skimguard.cli import main; sys.argv[0] = 'skimguard'; main()"
 
 
 def skimguard(args: list[str], config: Path) -> dict[str, Any]:

@@ -6,12 +6,12 @@ Exit codes (DESIGN §5): 0 nothing at or above ``--fail-on``; 1 findings at or a
 
 from __future__ import annotations
 
-import asyncio
 import getpass
+import importlib
 import io
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from importlib import resources
@@ -230,6 +230,8 @@ def scan(
     alerts: Annotated[bool, typer.Option("--alerts/--no-alerts", help="Send alerts to the configured sinks.")] = True,
 ) -> None:
     """Run every journey of the site(s) in Chromium, compare with the baseline, store, alert."""
+    import asyncio
+
     from skimguard.output import render_scan, scans_to_json
 
     threshold = parse_severity(fail_on)
@@ -264,6 +266,8 @@ def watch(
     rounds: Annotated[int | None, typer.Option("--rounds", hidden=True)] = None,
 ) -> None:
     """Scan each site on its schedule (`schedule: every:`); a failing site does not stop the others."""
+    import asyncio
+
     from skimguard.watch import Watcher
 
     with errors():
@@ -355,19 +359,50 @@ def demo(
     raise typer.Exit(0 if caught else 1)
 
 
+# The other commands live in modules of their own; importing one registers its commands on
+# `app`. A command line needs only the module of its command: `main` imports just that one, since
+# every command pays at start-up for what it imports (a re-scan of an unchanged web root is mostly
+# start-up). Anything else (`--help`, a mistyped command) loads them all, as `load_commands()` does
+# for library users such as the tests. tests/test_cli_config.py checks this map against what each
+# module registers.
+COMMAND_MODULES: dict[str, str] = {
+    "analyze": "cli_analyze",
+    "intel": "cli_analyze",
+    "db": "cli_db",
+    "baseline": "cli_groups",
+    "findings": "cli_groups",
+    "inventory": "cli_groups",
+    "incident": "cli_incident",
+    "knowngood": "cli_knowngood",
+    "csp": "cli_policy",
+    "serve": "cli_serve",
+    "telemetry": "cli_telemetry",
+    "webroot": "cli_webroot",
+}
+
+
+def load_commands(argv: Sequence[str] | None = None) -> None:
+    """Register the commands of the command line ``argv`` (without the program name) on
+    :data:`app`: when its first word is a command of :data:`COMMAND_MODULES`, only that module's;
+    otherwise (None, an option first, a command of this module, an unknown word) all of them."""
+    first = argv[0] if argv else None
+    if first is not None and first in COMMAND_MODULES:
+        modules = [COMMAND_MODULES[first]]
+    elif first is not None and first in _own_commands():
+        modules = []
+    else:
+        modules = sorted(set(COMMAND_MODULES.values()))
+    for module in modules:
+        importlib.import_module(f"skimguard.{module}")
+
+
+def _own_commands() -> set[str]:
+    """The names of the commands this module registers (typer names them after the function)."""
+    return {
+        c.name or (c.callback.__name__.replace("_", "-") if c.callback else "") for c in app.registered_commands
+    }
+
+
 def main() -> None:
+    load_commands(sys.argv[1:])
     app()
-
-
-# The command groups live in their own module; importing it registers them on `app`.
-from skimguard import (  # noqa: E402, F401
-    cli_analyze,
-    cli_db,
-    cli_groups,
-    cli_incident,
-    cli_knowngood,
-    cli_policy,
-    cli_serve,
-    cli_telemetry,
-    cli_webroot,
-)

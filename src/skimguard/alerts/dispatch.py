@@ -18,7 +18,6 @@ from skimguard import config
 from skimguard.alerts.dedupe import AlertLog, select_for_sink, unique_findings
 from skimguard.alerts.format import one_line
 from skimguard.alerts.interface import AlertBatch, Sink
-from skimguard.alerts.sinks import ConsoleSink, EmailSink, WebhookSink
 from skimguard.errors import AlertError
 from skimguard.models import Finding, Severity
 
@@ -64,6 +63,8 @@ def build_sinks(cfg: config.Alerts, console: Console | None = None) -> list[Sink
     Console sinks write to ``console``, or to a new stderr console when none is given (stdout may
     carry JSON output).
     """
+    from skimguard.alerts.sinks import ConsoleSink, EmailSink, WebhookSink  # HTTP and e-mail: only when alerting
+
     sinks: list[Sink] = []
     for spec in cfg.sinks:
         sink: Sink

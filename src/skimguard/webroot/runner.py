@@ -946,8 +946,6 @@ def record(
     The scan's status is ``failed`` on purpose, as for telemetry checks: an ``ok`` scan resolves
     every open browser-scanner finding it did not see, and ``ok``/``partial`` scans are what
     ``baseline accept`` takes as the latest capture. Its summary says ``kind: webroot``."""
-    from skimguard.alerts import build_sinks, dispatch
-
     findings = list(outcome.findings)
     scan_id: str | None = None
     resolved = 0
@@ -990,6 +988,8 @@ def record(
             )
     report = None
     if alert and findings:
+        from skimguard.alerts import build_sinks, dispatch  # the sinks' libraries only when alerting
+
         report = dispatch(
             findings,
             site=outcome.site,
