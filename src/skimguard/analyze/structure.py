@@ -68,7 +68,7 @@ import threading
 import time
 import urllib.parse
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -460,6 +460,12 @@ def _kind_id(kind: str) -> int:
 _K_IDENTIFIER: Final = _kind_id("identifier")
 _K_PROPERTY_IDENTIFIER: Final = _kind_id("property_identifier")
 _K_SUBSCRIPT_EXPRESSION: Final = _kind_id("subscript_expression")
+_K_MEMBER_EXPRESSION: Final = _kind_id("member_expression")
+_K_ARGUMENTS: Final = _kind_id("arguments")
+_K_NUMBER: Final = _kind_id("number")
+_K_TEMPLATE_STRING: Final = _kind_id("template_string")
+_K_BINARY_EXPRESSION: Final = _kind_id("binary_expression")
+_K_CALL_EXPRESSION: Final = _kind_id("call_expression")
 _K_PARENTHESIZED_EXPRESSION: Final = _kind_id("parenthesized_expression")
 _K_COMMENT: Final = _kind_id("comment")
 _K_STRING: Final = _kind_id("string")
@@ -613,7 +619,7 @@ def _named(node: Node) -> list[Node]:
 
 def _args(call: Node) -> list[Node]:
     a = call.child_by_field_id(_F_ARGUMENTS)
-    if a is None or a.type != "arguments":
+    if a is None or a.kind_id != _K_ARGUMENTS:
         return []
     return _named(a)
 
@@ -691,12 +697,17 @@ def _scope_name(node: Node, text_of: _TextOf, parents: dict[int, Node]) -> str:
     return ""
 
 
-class _TextOf:
-    def __init__(self, src: bytes) -> None:
-        self.src = src
+_TextOf = Callable[[Node], str]
 
-    def __call__(self, node: Node) -> str:
-        return self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+def _text_of(src: bytes) -> _TextOf:
+    """The function that gives a node's source text (a closure: called ~100,000 times a corpus, it
+    is cheaper to call than an object with ``__call__``)."""
+
+    def text_of(node: Node) -> str:
+        return src[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+    return text_of
 
 
 class _Scopes:
@@ -775,6 +786,8 @@ class _Value:
 
 
 _UNKNOWN_VALUE: Final = _Value(_UNKNOWN, False, False)
+# Values :meth:`_Resolver._leaf` knows without evaluating operands.
+_LEAF_KIND_IDS: Final = frozenset(_kind_id(k) for k in ("string", "template_string", "number", "identifier"))
 # The node kinds :meth:`_Resolver._resolve` evaluates; anything else is unknown.
 _EVALUATED_KIND_IDS: Final = frozenset(
     _kind_id(k)
@@ -973,10 +986,9 @@ class _Resolver:
         kind = root.kind_id
         if kind not in _EVALUATED_KIND_IDS:  # a function, object, ``this`` ...: nothing to evaluate
             return _UNKNOWN_VALUE
-        if kind == _K_STRING:  # the commonest case, without the machinery below
-            raw = self.text_of(root)[1:-1]
-            text = _unescape_js(raw)
-            return _Value(text, _UNKNOWN not in text, "\\" in raw and _CODE_ESCAPE_RE.search(raw) is not None)
+        if kind in _LEAF_KIND_IDS:  # most values: without the machinery below
+            text, decoded = self._leaf(root, kind)
+            return _Value(text, _UNKNOWN not in text, decoded)
         # Post-order evaluation with an explicit stack: ("eval", node) pushes operands,
         # (op, node, arity) combines the last ``arity`` results.
         work: list[tuple[str, Node, int]] = [("eval", root, 0)]
@@ -995,28 +1007,18 @@ class _Resolver:
                 if len(out[-1]) > _MAX_VALUE_CHARS:
                     return _Value(_UNKNOWN, False, decoded)
                 continue
-            t = n.type
-            if t == "string":
-                raw = self.text_of(n)[1:-1]
-                if "\\" in raw and _CODE_ESCAPE_RE.search(raw):
-                    decoded = True
-                out.append(_unescape_js(raw))
-            elif t == "template_string":
-                raw = self.text_of(n)[1:-1]
-                if any(c.type == "template_substitution" for c in n.children):
-                    out.append(_UNKNOWN)
-                else:
-                    out.append(_unescape_js(raw))
-            elif t == "number":
-                num = _number(self.text_of(n))
-                out.append(str(num) if num is not None else _UNKNOWN)
-            elif t == "parenthesized_expression":
+            kind = n.kind_id
+            if kind in _LEAF_KIND_IDS:
+                text, leaf_decoded = self._leaf(n, kind)
+                decoded = decoded or leaf_decoded
+                out.append(text)
+            elif kind == _K_PARENTHESIZED_EXPRESSION:
                 inner = _strip_parens(n)
                 if inner is n:
                     out.append(_UNKNOWN)
                 else:
                     work.append(("eval", inner, 0))
-            elif t == "binary_expression":
+            elif kind == _K_BINARY_EXPRESSION:
                 operator = n.child_by_field_id(_F_OPERATOR)
                 left, right = n.child_by_field_id(_F_LEFT), n.child_by_field_id(_F_RIGHT)
                 if operator is None or operator.type != "+" or left is None or right is None:
@@ -1025,20 +1027,17 @@ class _Resolver:
                     work.append(("concat", n, 2))
                     work.append(("eval", right, 0))
                     work.append(("eval", left, 0))
-            elif t == "identifier":
-                b = self.lookup(self.text_of(n), n.start_byte)
-                out.append(b if isinstance(b, str) else _UNKNOWN)
-            elif t == "subscript_expression":
+            elif kind == _K_SUBSCRIPT_EXPRESSION:
                 v = self._subscript(n)
                 if v is not None:
                     decoded = True
                 out.append(v if v is not None else _UNKNOWN)
-            elif t == "member_expression":
+            elif kind == _K_MEMBER_EXPRESSION:
                 prop = n.child_by_field_id(_F_PROPERTY)
                 obj = n.child_by_field_id(_F_OBJECT)
                 v = self.object_property(obj, self.text_of(prop)) if prop is not None and obj is not None else None
                 out.append(v if v is not None else _UNKNOWN)
-            elif t == "call_expression":
+            elif kind == _K_CALL_EXPRESSION:
                 plan = self.call_plan(n)
                 if plan is None:
                     out.append(_UNKNOWN)
@@ -1055,6 +1054,22 @@ class _Resolver:
                 out.append(_UNKNOWN)
         text = out[-1] if out else _UNKNOWN
         return _Value(text, _UNKNOWN not in text, decoded)
+
+    def _leaf(self, n: Node, kind: int) -> tuple[str, bool]:
+        """The value of a string, template, number or identifier node (:data:`_LEAF_KIND_IDS`), and
+        whether it needed an escape decoded."""
+        if kind == _K_STRING:
+            raw = self.text_of(n)[1:-1]
+            return _unescape_js(raw), "\\" in raw and _CODE_ESCAPE_RE.search(raw) is not None
+        if kind == _K_TEMPLATE_STRING:
+            if any(c.type == "template_substitution" for c in n.children):
+                return _UNKNOWN, False
+            return _unescape_js(self.text_of(n)[1:-1]), False
+        if kind == _K_NUMBER:
+            num = _number(self.text_of(n))
+            return (str(num) if num is not None else _UNKNOWN), False
+        b = self.lookup(self.text_of(n), n.start_byte)  # an identifier
+        return (b if isinstance(b, str) else _UNKNOWN), False
 
     def _combine(self, op: str, vals: list[str]) -> str:
         if op in ("concat", "join-literal", "concat-method"):
@@ -1182,12 +1197,13 @@ class _Resolver:
 
     def property_name(self, node: Node) -> str | None:
         """``value`` for ``x.value``, ``x['value']`` and ``x[_0xab[3]]`` (when it resolves)."""
-        if node.type == "member_expression":
+        kind = node.kind_id
+        if kind == _K_MEMBER_EXPRESSION:
             p = node.child_by_field_id(_F_PROPERTY)
             return self.text_of(p) if p is not None else None
-        if node.type == "subscript_expression":
+        if kind == _K_SUBSCRIPT_EXPRESSION:
             index = node.child_by_field_id(_F_INDEX)
-            if index is None or index.type == "number":
+            if index is None or index.kind_id == _K_NUMBER:
                 return None
             return self.string_of(index)
         return None
@@ -2227,12 +2243,14 @@ def _walk(
     ancestors: list[Node] = []
     error_bytes = 0
     reach = 0  # end of the error bytes counted so far (nested ERROR nodes are not counted twice)
-    count = 0
+    countdown = 4096  # nodes until the time limit is checked again
     node = cursor.node
     while node is not None:
-        count += 1
-        if count & 4095 == 0 and time.monotonic() > deadline:
-            raise _Timeout
+        countdown -= 1
+        if not countdown:
+            if time.monotonic() > deadline:
+                raise _Timeout
+            countdown = 4096
         kind_id = node.kind_id
         target = targets.get(kind_id)
         descend = True
@@ -2326,7 +2344,7 @@ def _analyse(text: str, with_report: bool = True) -> _Analysis:
     if src and error_bytes / len(src) > ERROR_RATE_LIMIT:
         rate = f"parse errors in {100 * error_bytes // len(src)}% of the text"
         error = f"{error}; {rate}" if error else rate
-    text_of = _TextOf(src)
+    text_of = _text_of(src)
     scopes = _Scopes(src, buckets["scope"], text_of, parents)
     resolver = _Resolver(text_of, scopes)
     collector = _Collector(src, text_of, resolver, deadline, parents)
