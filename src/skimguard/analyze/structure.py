@@ -1449,21 +1449,23 @@ class _Collector:
         callee = n.child_by_field_id(_F_FUNCTION)
         if callee is None:
             return
-        args = _args(n)
         r = self.r
         recv: Node | None = None
-        callee_type = callee.type
-        bare = callee_type == "identifier"
+        callee_kind = callee.kind_id
+        bare = callee_kind == _K_IDENTIFIER
         if bare:
             name = self.text_of(callee)
-        elif callee_type in ("member_expression", "subscript_expression"):
+        elif callee_kind in (_K_MEMBER_EXPRESSION, _K_SUBSCRIPT_EXPRESSION):
             pname = r.property_name(callee)
             if pname is None:
                 return
             name = pname
+            if name not in _SELECTOR_METHODS and name not in _CALL_FACT_NAMES:
+                return  # most method calls: nothing below can match
             recv = callee.child_by_field_id(_F_OBJECT)
         else:
             return
+        args = _args(n)
 
         # selectors: querySelector & co, jQuery $('...'), any call with a selector-looking string
         if args and (bare or name in _SELECTOR_METHODS):
