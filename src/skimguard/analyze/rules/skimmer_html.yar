@@ -35,9 +35,9 @@ rule SG415_offsite_card_form
         language = "html"
     strings:
         $form = /<form[^>]{0,400}action\s*=\s*["']?(https?:)?\/\/[a-z0-9]/ nocase
-        $in_num = /<input[^>]{0,250}(cc[_\-]?(number|num)|card[_\-]?(number|num|no)[^a-z]|cardnumber|カード番号)/ nocase
-        $in_cvv = /<input[^>]{0,250}(cvv|cvc|cc_?cid|security[_\-]?code|card[_\-]?code|セキュリティコード)/ nocase
-        $in_exp = /<(input|select)[^>]{0,250}(exp(iry|iration|ire)?[_\-]?(date|month|year|mm|yy)|cc[_\-]?exp|card[_\-]?exp|有効期限)/ nocase
+        $in_num = /<input[^>]{0,250}(c(c[_\-]?num(ber)?|ard([_\-]?(num(ber)?|no)[^a-z]|number))|カード番号)/ nocase
+        $in_cvv = /<input[^>]{0,250}(c(v[vc]|c_?cid|ard[_\-]?code)|security[_\-]?code|セキュリティコード)/ nocase
+        $in_exp = /<(input|select)[^>]{0,250}(exp(ir(y|ation|e))?[_\-]?(date|month|year|mm|yy)|c(c|ard)[_\-]?exp|有効期限)/ nocase
     condition:
         $form and $in_num and ($in_cvv or $in_exp)
 }
@@ -54,7 +54,7 @@ rule SG427_lookalike_library_host
         false_positives = "Small legitimate sites that happen to use such names."
         language = "any"
     strings:
-        $host = /\/\/([a-z0-9\-]{1,30}\.){0,3}(jquery|jscdn|js-cdn|cdn-js|mage|magento|googie|goog1e|g00gle|gooqle|google-?analytic|googletag|gstatic-?cdn|bootstrap-?cdn|analytic|cloudflare-?cdn|paypal-?cdn|braintree-?cdn)[a-z0-9\-]{0,30}\.(su|pw|ru|link|top|xyz|cc|gq|ml|tk|cf|ga|club|host|space|ws|site|online|store|icu|bid|biz|info|me|pro|us|cn|in|at|to|is)[\/:"'?]/ nocase
+        $host = /\/\/([a-z0-9\-]{1,30}\.){0,3}(jquery|js-?cdn|cdn-js|mage(nto)?|goo(gie|g1e|qle|gle(-?analytic|tag))|g00gle|gstatic-?cdn|bootstrap-?cdn|analytic|cloudflare-?cdn|paypal-?cdn|braintree-?cdn)[a-z0-9\-]{0,30}\.(su|pw|ru|link|top|xyz|cc|gq|ml|tk|cf|ga|club|host|space|ws|site|online|store|icu|bid|biz|info|me|pro|us|cn|in|at|to|is)[\/:"'?]/ nocase
     condition:
         $host
 }

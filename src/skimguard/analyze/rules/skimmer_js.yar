@@ -14,7 +14,8 @@
  * - Rules see raw text and the normalizer's output, where string arrays are resolved into
  *   bracket lookups, so property access is matched both ways: `(\.|\[\s*["'])name(["']\s*\])?`.
  * - No slow patterns (the compiler rejects them): every regex has a literal of three or more
- *   bytes and every gap is bounded.
+ *   bytes and every gap is bounded. A word list after a long gap (`<input[^>]{0,250}(...)`) is a
+ *   prefix tree (`c(v[vc]|c_?cid|...)`): the verifier tries each branch at every byte of the gap.
  * - Proximity is expressed with match offsets, e.g. a card field within 4000 bytes of a sink,
  *   so unrelated code of a large bundle does not combine.
  * - Code kept inside a string (a payload in a database dump or a PHP echo) has escaped quotes;
@@ -298,9 +299,9 @@ rule SG414_injected_card_form
         false_positives = "Single-page checkouts that render their own card form from templates."
         language = "js"
     strings:
-        $in_num = /<input[^>]{0,250}(cc[_\-]?(number|num)|card[_\-]?(number|num|no)[^a-z]|cardnumber|カード番号)/ nocase
-        $in_cvv = /<input[^>]{0,250}(cvv|cvc|cc_?cid|security[_\-]?code|card[_\-]?code|セキュリティコード)/ nocase
-        $in_exp = /<(input|select)[^>]{0,250}(exp(iry|iration|ire)?[_\-]?(date|month|year|mm|yy)|cc[_\-]?exp|card[_\-]?exp|有効期限)/ nocase
+        $in_num = /<input[^>]{0,250}(c(c[_\-]?num(ber)?|ard([_\-]?(num(ber)?|no)[^a-z]|number))|カード番号)/ nocase
+        $in_cvv = /<input[^>]{0,250}(c(v[vc]|c_?cid|ard[_\-]?code)|security[_\-]?code|セキュリティコード)/ nocase
+        $in_exp = /<(input|select)[^>]{0,250}(exp(ir(y|ation|e))?[_\-]?(date|month|year|mm|yy)|c(c|ard)[_\-]?exp|有効期限)/ nocase
         $sink = /((innerHTML|outerHTML|srcdoc)(["']\s*\])?\s*\+?=|insertAdjacentHTML(["']\s*\])?\s*\(|document\s*(\.|\[\s*["'])\s*write(ln)?(["']\s*\])?\s*\(|(\.|\[\s*["'])(html|append|prepend|after|before|replaceWith)(["']\s*\])?\s*\(\s*["'\x60<])/
     condition:
         $in_num and $in_cvv and $in_exp and $sink

@@ -162,7 +162,7 @@ rule SG436_php_checkout_gated_action
         language = "php"
     strings:
         $uri = /\$_SERVER\s*\[\s*\\?["'](REQUEST_URI|PHP_SELF|SCRIPT_NAME|HTTP_REFERER|QUERY_STRING)\\?["']\s*\]/
-        $check = /((strpos|stripos|strstr|stristr|preg_match|str_contains)\s*\([^;\n]{0,120}(checkout|onepage|onestep|firecheckout|payment)|(strpos|stripos|strstr|stristr|preg_match)\s*\([^;\n]{0,20}(base64_decode|str_rot13|strrev|gzinflate)\s*\()/ nocase
+        $check = /((strpos|stripos|strstr|stristr|preg_match)\s*\(([^;\n]{0,120}(checkout|one(page|step)|firecheckout|payment)|[^;\n]{0,20}(base64_decode|str_rot13|strrev|gzinflate)\s*\()|str_contains\s*\([^;\n]{0,120}(checkout|one(page|step)|firecheckout|payment))/ nocase
         $act = /(fwrite|fputs|file_put_contents|[^a-z_>:$]mail|curl_exec|[^a-z_]fsockopen)\s*\(/ nocase
         $echo_script = /(echo|print)\s*\(?\s*["'][^"';]{0,40}<script/ nocase
         $hidden = /(file_get_contents\s*\(\s*\$|strrev\s*\(|base64_decode\s*\(|gzinflate\s*\(|curl_exec\s*\()/ nocase
