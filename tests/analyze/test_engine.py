@@ -307,7 +307,7 @@ def test_intel_asks_the_prefilter_once_for_all_echoed_literals(monkeypatch: pyte
         return real(self, text)
 
     monkeypatch.setattr(triage.IntelPrefilter, "__call__", counting)
-    echoes = "".join(f"<?php echo '<input name=\"f{i}\" onclick=\"go({i})\">'; ?>\n" for i in range(4))
+    echoes = "".join(f'<?php echo \'<input name="f{i}" onclick="go({i})">\'; ?>\n' for i in range(4))
     clean = analyze_bytes(echoes.encode(), "form.php", Options(intel=index))
     assert clean.verdict is Verdict.CLEAN and len(scanned) == 2  # the file, then all echoed literals at once
     scanned.clear()
