@@ -335,3 +335,23 @@ def test_intel_looks_at_the_new_lines_of_normalized_text_when_the_written_text_i
     assert hit.normalized is True
     assert len(scanned) == 2 and "function f1(" not in scanned[1]  # the file, then the decoded line alone
     assert url in scanned[1]
+
+
+@pytest.mark.parametrize(
+    ("written", "normalized"),
+    [
+        ("load('//evil-cdn.tes');", "load('//evil-cdn.test');"),  # the needle ends in the change
+        ("load('//vil-cdn.test');", "load('//evil-cdn.test');"),  # it starts in it
+        ("f();\n" * 2000 + "u = x;\n" + "g();\n" * 2000, "f();\n" * 2000 + "u = 'evil-cdn.test';\n" + "g();\n" * 2000),
+    ],
+)
+def test_what_a_normalized_text_shares_with_a_clear_written_one_is_not_scanned_again(
+    written: str, normalized: str
+) -> None:
+    index = IntelIndex.build(parse_feed("evil-cdn.test\n", "feed").indicators)
+    prefilter = triage.intel_prefilter(index)
+    assert not prefilter(written) and prefilter(normalized)
+    state = engine._IntelState(may_match=prefilter, text=written, spaceless=True, file_clear=True)
+    new = state._new_text(Segment(language=Language.JS, text=written), normalized)
+    assert prefilter(new) and len(new) < 100
+    assert engine._common_prefix("abcd", "abxd") == 2 and engine._common_prefix("", "a") == 0

@@ -237,8 +237,8 @@ class _IntelState:
     spaceless: bool = False
     others: list[str] = field(default_factory=list)  # the texts of the segments that are no slices
     others_clear: bool | None = None  # the prefilter found nothing in any of them (None: not asked yet)
-    new_lines: list[str] | None = None  # per normalized text, what the prefilter must see (None: not asked yet)
-    new_lines_clear: bool = False  # the prefilter found nothing in any of them
+    new_texts: list[str] | None = None  # per normalized text, what the prefilter must see (None: not asked yet)
+    new_texts_clear: bool = False  # the prefilter found nothing in any of them
 
     def is_slice(self, segment: Segment, code: str) -> bool:
         """Is ``code`` (the text as written of ``segment``) the file or a slice of it?"""
@@ -267,26 +267,53 @@ class _IntelState:
         return self.others_clear is True
 
     def may_match_normalized(self, index: int) -> bool:
-        """The prefilter for the normalized text ``self.normalized[index]``. A line of it that is
-        a line of the text as written, when that text is known clear, holds no needle (no needle
-        spans a line break), so only the new lines are looked at: those of every normalized text
-        of the file in one scan, and a text's own only when that scan finds something."""
+        """The prefilter for the normalized text ``self.normalized[index]``. When the text as
+        written is known clear, what the normalized one shares with it holds no needle, so only
+        the rest is looked at (:meth:`_new_text`): that of every normalized text of the file in
+        one scan, and a text's own only when that scan finds something."""
         if self.may_match is None:
             return True
         if not self.spaceless:
             return self.may_match(self.normalized[index][1])
-        if self.new_lines is None:
-            self.new_lines = [self._new_lines(segment, code) for segment, code in self.normalized]
-            self.new_lines_clear = len(self.new_lines) > 1 and not self.may_match("\n".join(self.new_lines))
-        return not self.new_lines_clear and self.may_match(self.new_lines[index])
+        if self.new_texts is None:
+            self.new_texts = [self._new_text(segment, code) for segment, code in self.normalized]
+            self.new_texts_clear = len(self.new_texts) > 1 and not self.may_match("\n".join(self.new_texts))
+        return not self.new_texts_clear and self.may_match(self.new_texts[index])
 
-    def _new_lines(self, segment: Segment, code: str) -> str:
-        """The lines of the normalized ``code`` that the prefilter must see: all of them, or
-        those that are no line of the segment's text as written when that text is known clear."""
-        if not self.raw_clear(segment):
+    def _new_text(self, segment: Segment, code: str) -> str:
+        """What the prefilter must see of the normalized ``code``: all of it, unless the
+        segment's text as written is known clear. Then a needle can only be where decoding
+        changed the text: not in the start and end it shares with the text as written (a needle
+        there would be in that text), so the middle with a needle's length on either side is
+        enough; and not in a line of the middle that is a line of the text as written (no needle
+        spans a line break)."""
+        if not self.raw_clear(segment) or not isinstance(self.may_match, triage.IntelPrefilter):
             return code
-        written = set(segment.text.split("\n"))
-        return "\n".join(line for line in code.split("\n") if line not in written)
+        written = segment.text
+        start = _common_prefix(written, code)
+        end = len(code) - _common_prefix(written[start:][::-1], code[start:][::-1])
+        reach = max(0, self.may_match.longest - 1)  # a needle spans as many characters at most
+        middle = code[max(0, start - reach) : end + reach]
+        if len(middle) < _LINE_SET_CHARS:
+            return middle
+        lines = set(written.split("\n"))
+        return "\n".join(line for line in middle.split("\n") if line not in lines)
+
+
+_LINE_SET_CHARS = 4096  # a shorter middle is scanned as it is: splitting the text as written costs more
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix of ``a`` and ``b`` (a binary search over slice
+    comparisons: a few passes in C instead of a Python loop over the characters)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[:mid] == b[:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 # segments that are verbatim slices of the file, by the file's language (a PHP file's inline scripts

@@ -440,10 +440,13 @@ class IntelPrefilter:
     """The test :func:`intel_prefilter` returns: called with a text, False only when
     ``intel.scan_text`` cannot find anything in it. ``spaceless`` says that no needle holds a space
     or a line break, so a text that is another one with stretches turned into blanks (a PHP file's
-    markup with its code blanked out) can only match where that other text does."""
+    markup with its code blanked out) can only match where that other text does. ``longest`` is
+    the length of the longest needle in UTF-8 bytes (so a match spans that many characters at
+    most)."""
 
     rules: yara_x.Rules | None
     spaceless: bool
+    longest: int
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     def __call__(self, text: str) -> bool:
@@ -470,7 +473,9 @@ def intel_prefilter(intel: IntelIndex) -> IntelPrefilter:
         cached = _intel_cache.get(key)
         if cached is None or cached[0] is not intel or cached[1] != len(intel):
             _intel_cache.clear()  # one index at a time: a feed is loaded once per run
-            spaceless = not any(" " in n or "\n" in n for n in _intel_needles(intel))
-            cached = (intel, len(intel), IntelPrefilter(_intel_rules(intel), spaceless))
+            needles = _intel_needles(intel)
+            spaceless = not any(" " in n or "\n" in n for n in needles)
+            longest = max((len(n.encode("utf-8", "surrogatepass")) for n in needles), default=0)
+            cached = (intel, len(intel), IntelPrefilter(_intel_rules(intel), spaceless, longest))
             _intel_cache[key] = cached
     return cached[2]
