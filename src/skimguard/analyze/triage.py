@@ -41,14 +41,20 @@ find nothing: a bundled library is neither obfuscated nor a skimmer. Triage look
   indicator's domain, URL host or path cannot match one; one yara-x scan for all of them (compiled
   once per index, kept with a scanner per thread) spares the Python look-up of every dotted name.
 
-Pure apart from that compiled index (cached per process). Patterns are linear (no nested
-quantifiers over the same characters), start with a literal where they can (so the search skips
-ahead: a word boundary is checked behind the word, ``eval(?<![\\w$]eval)``, not before it), and run
-only when a plain substring they need occurs; counting loops stop at their threshold.
+The markers and the structure prefilter first ask which of their plain substrings (needles) occur:
+one yara-x scan per text answers for all of them (:class:`_NeedleSet`, one rule per needle), instead
+of a pass over the text per needle; the engine asks both questions of a JavaScript segment, and the
+answer for the last text is kept, so the segment is scanned once.
+
+Pure apart from the compiled index and needle rules (cached per process). Patterns are linear (no
+nested quantifiers over the same characters), start with a literal where they can (so the search
+skips ahead: a word boundary is checked behind the word, ``eval(?<![\\w$]eval)``, not before it),
+and run only when a plain substring they need occurs; counting loops stop at their threshold.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Callable
@@ -247,6 +253,20 @@ class _Present:
     folded: frozenset[str]
 
 
+@functools.cache
+def _needle_rules(exact: tuple[str, ...], folded: tuple[str, ...]) -> yara_x.Rules:
+    """One rule per needle, compiled once per process: ``e<i>`` is ``exact[i]`` (needles of two
+    characters or more), ``f<i>`` is ``folded[i]`` (``nocase``), ``x<i>`` a character of
+    :data:`_LOWER_INTO_ASCII`."""
+    strings = [(f"e{i}", n, "") for i, n in enumerate(exact) if len(n) > 1]
+    strings += [(f"f{i}", n, " nocase") for i, n in enumerate(folded)]
+    strings += [(f"x{i}", c, "") for i, c in enumerate(_LOWER_INTO_ASCII)]
+    rules = [f'rule {name} {{ strings: $a = "{_yara_literal(n)}"{flag} condition: $a }}' for name, n, flag in strings]
+    compiler = yara_x.Compiler()
+    compiler.add_source("\n".join(rules))
+    return compiler.build()
+
+
 @dataclass(frozen=True, eq=False)
 class _NeedleSet:
     """Needles whose presence in a text one yara-x scan tells (:meth:`present`). ``exact`` are
@@ -266,19 +286,10 @@ class _NeedleSet:
         object.__setattr__(self, "_chars", tuple(n for n in self.exact if len(n) == 1))
 
     def _scanner(self) -> yara_x.Scanner:
-        """This thread's scanner (building one costs more than a short scan). Rule ``e<i>`` is
-        ``exact[i]``, ``f<i>`` is ``folded[i]``, ``x<i>`` a character of :data:`_LOWER_INTO_ASCII`."""
+        """This thread's scanner (building one costs more than a short scan)."""
         scanner: yara_x.Scanner | None = getattr(self._local, "scanner", None)
         if scanner is None:
-            strings = [(f"e{i}", n, "") for i, n in enumerate(self.exact) if len(n) > 1]
-            strings += [(f"f{i}", n, " nocase") for i, n in enumerate(self.folded)]
-            strings += [(f"x{i}", c, "") for i, c in enumerate(_LOWER_INTO_ASCII)]
-            source = "\n".join(
-                f'rule {name} {{ strings: $a = "{_yara_literal(n)}"{flag} condition: $a }}' for name, n, flag in strings
-            )
-            compiler = yara_x.Compiler()
-            compiler.add_source(source)
-            scanner = yara_x.Scanner(compiler.build())
+            scanner = yara_x.Scanner(_needle_rules(self.exact, self.folded))
             scanner.fast_scan(True)  # presence is all a rule asks: its first match is enough
             scanner.set_timeout(_NEEDLE_SCAN_TIMEOUT_SECONDS)
             self._local.scanner = scanner
