@@ -295,3 +295,63 @@ def test_a_php_files_markup_needs_no_scan_of_its_own_when_no_needle_holds_a_blan
     listed = page.replace("go('/x')", "go('https://evil-cdn.test/x')")
     hit = next(h for h in analyze_bytes(listed.encode(), "page.php", Options(intel=index)).hits if h.rule_id == "SG450")
     assert (hit.line, hit.column) == (3, 13)
+
+
+def test_intel_asks_the_prefilter_once_for_all_echoed_literals(monkeypatch: pytest.MonkeyPatch) -> None:
+    index = IntelIndex.build(parse_feed("evil-cdn.test\n", "feed").indicators)
+    scanned: list[str] = []
+    real = triage.IntelPrefilter.__call__
+
+    def counting(self: triage.IntelPrefilter, text: str) -> bool:
+        scanned.append(text)
+        return real(self, text)
+
+    monkeypatch.setattr(triage.IntelPrefilter, "__call__", counting)
+    echoes = "".join(f'<?php echo \'<input name="f{i}" onclick="go({i})">\'; ?>\n' for i in range(4))
+    clean = analyze_bytes(echoes.encode(), "form.php", Options(intel=index))
+    assert clean.verdict is Verdict.CLEAN and len(scanned) == 2  # the file, then all echoed literals at once
+    scanned.clear()
+    listed = echoes.replace("go(2)", "go(&quot;https://evil-cdn.test/x&quot;)")  # only in the unescaped handler
+    hit = next(h for h in analyze_bytes(listed.encode(), "form.php", Options(intel=index)).hits if h.rule_id == "SG450")
+    assert hit.normalized is False and "evil-cdn.test" in hit.excerpt
+
+
+def test_intel_looks_at_the_new_lines_of_normalized_text_when_the_written_text_is_clear(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    index = IntelIndex.build(parse_feed("evil-cdn.test\n", "feed").indicators)
+    scanned: list[str] = []
+    real = triage.IntelPrefilter.__call__
+
+    def counting(self: triage.IntelPrefilter, text: str) -> bool:
+        scanned.append(text)
+        return real(self, text)
+
+    monkeypatch.setattr(triage.IntelPrefilter, "__call__", counting)
+    url = "https://static.evil-cdn.test/s.js"
+    library = "".join(f"function f{i}(a) {{ return a + {i}; }}\n" for i in range(50))
+    hidden = library + "var u = atob('" + __import__("base64").b64encode(url.encode()).decode() + "');\n"
+    hit = next(h for h in analyze_bytes(hidden.encode(), "x.js", Options(intel=index)).hits if h.rule_id == "SG450")
+    assert hit.normalized is True
+    assert len(scanned) == 2 and "function f1(" not in scanned[1]  # the file, then the decoded line alone
+    assert url in scanned[1]
+
+
+@pytest.mark.parametrize(
+    ("written", "normalized"),
+    [
+        ("load('//evil-cdn.tes');", "load('//evil-cdn.test');"),  # the needle ends in the change
+        ("load('//vil-cdn.test');", "load('//evil-cdn.test');"),  # it starts in it
+        ("f();\n" * 2000 + "u = x;\n" + "g();\n" * 2000, "f();\n" * 2000 + "u = 'evil-cdn.test';\n" + "g();\n" * 2000),
+    ],
+)
+def test_what_a_normalized_text_shares_with_a_clear_written_one_is_not_scanned_again(
+    written: str, normalized: str
+) -> None:
+    index = IntelIndex.build(parse_feed("evil-cdn.test\n", "feed").indicators)
+    prefilter = triage.intel_prefilter(index)
+    assert not prefilter(written) and prefilter(normalized)
+    state = engine._IntelState(may_match=prefilter, text=written, spaceless=True, file_clear=True)
+    new = state._new_text(Segment(language=Language.JS, text=written), normalized)
+    assert prefilter(new) and len(new) < 100
+    assert engine._common_prefix("abcd", "abxd") == 2 and engine._common_prefix("", "a") == 0

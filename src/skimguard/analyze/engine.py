@@ -144,13 +144,17 @@ def analyze_text(
     intel = intel if intel is not None and len(intel) else None
     prefilter = triage.intel_prefilter(intel) if intel is not None else None
     slices = _SLICE_ORIGINS.get(language, frozenset())
-    if language is Language.PHP and isinstance(prefilter, triage.IntelPrefilter) and prefilter.spaceless:
+    spaceless = isinstance(prefilter, triage.IntelPrefilter) and prefilter.spaceless
+    if language is Language.PHP and spaceless:
         # the markup with the PHP blanked out, and its scripts: what they hold between blanks is in
         # the file, and no needle spans a blank
         slices = slices | {"file", "script"}
-    found_intel = _IntelState(may_match=prefilter, text=text, slices=slices)
+    segments = extract_segments(text, language)
+    found_intel = _IntelState(may_match=prefilter, text=text, slices=slices, spaceless=spaceless)
+    if intel is not None and spaceless:
+        found_intel.others = [s.text for s in segments if not found_intel.is_slice(s, s.text)]
     seen: set[tuple[Language, str, str]] = set()
-    for segment in extract_segments(text, language):
+    for segment in segments:
         key = (segment.language, segment.origin, segment.text)
         if key in seen:
             # The same code again (``<?php } ?>``, a repeated ``echo '<input …>'``, a handler used
@@ -164,7 +168,9 @@ def analyze_text(
                 found[hit.rule_id] = hit
     if intel is not None and not found_intel.raw:
         # no indicator in the text as written: the first one in a normalized text, if any
-        for segment, code in found_intel.normalized:
+        for index, (segment, code) in enumerate(found_intel.normalized):
+            if not found_intel.may_match_normalized(index):
+                continue
             decoded_hit = _intel_hit(intel, segment, code, True, found_intel)
             if decoded_hit is not None:
                 found[decoded_hit.rule_id] = decoded_hit
@@ -226,18 +232,88 @@ class _IntelState:
     text: str = ""  # the whole file
     slices: frozenset[str] = frozenset()  # origins of segments that are slices of the file
     file_clear: bool | None = None  # the prefilter found nothing in the whole file (None: not asked yet)
+    # No needle holds a space or a line break (triage.IntelPrefilter.spaceless), so the prefilter finds
+    # in texts joined with line breaks exactly what it finds in one of them: one scan answers for many.
+    spaceless: bool = False
+    others: list[str] = field(default_factory=list)  # the texts of the segments that are no slices
+    others_clear: bool | None = None  # the prefilter found nothing in any of them (None: not asked yet)
+    new_texts: list[str] | None = None  # per normalized text, what the prefilter must see (None: not asked yet)
+    new_texts_clear: bool = False  # the prefilter found nothing in any of them
+
+    def is_slice(self, segment: Segment, code: str) -> bool:
+        """Is ``code`` (the text as written of ``segment``) the file or a slice of it?"""
+        return segment.origin in self.slices or (len(code) == len(self.text) and code == self.text)
 
     def may_match_raw(self, segment: Segment, code: str) -> bool:
         """The prefilter for text as written. What it finds in a slice of the file it finds in the
         file, so one scan of the whole file answers for the file itself, the inline scripts of a
-        page and the PHP blocks of a PHP file (see :mod:`.extract`)."""
+        page and the PHP blocks of a PHP file (see :mod:`.extract`). The other segments (``echo``
+        of a PHP literal, event handlers) are asked together first (:attr:`spaceless`): most files
+        have none of the needles, and a scan costs more than the few bytes of a handler."""
         if self.may_match is None:
             return True
-        if segment.origin in self.slices or (len(code) == len(self.text) and code == self.text):
+        if self.is_slice(segment, code):
             if self.file_clear is None:
                 self.file_clear = not self.may_match(self.text)
             return not self.file_clear
-        return self.may_match(code)
+        if self.others_clear is None and len(self.others) > 1:
+            self.others_clear = not self.may_match("\n".join(dict.fromkeys(self.others)))
+        return not self.others_clear and self.may_match(code)
+
+    def raw_clear(self, segment: Segment) -> bool:
+        """Is it known that the prefilter found nothing in ``segment``'s text as written?"""
+        if self.is_slice(segment, segment.text):
+            return self.file_clear is True
+        return self.others_clear is True
+
+    def may_match_normalized(self, index: int) -> bool:
+        """The prefilter for the normalized text ``self.normalized[index]``. When the text as
+        written is known clear, what the normalized one shares with it holds no needle, so only
+        the rest is looked at (:meth:`_new_text`): that of every normalized text of the file in
+        one scan, and a text's own only when that scan finds something."""
+        if self.may_match is None:
+            return True
+        if not self.spaceless:
+            return self.may_match(self.normalized[index][1])
+        if self.new_texts is None:
+            self.new_texts = [self._new_text(segment, code) for segment, code in self.normalized]
+            self.new_texts_clear = len(self.new_texts) > 1 and not self.may_match("\n".join(self.new_texts))
+        return not self.new_texts_clear and self.may_match(self.new_texts[index])
+
+    def _new_text(self, segment: Segment, code: str) -> str:
+        """What the prefilter must see of the normalized ``code``: all of it, unless the
+        segment's text as written is known clear. Then a needle can only be where decoding
+        changed the text: not in the start and end it shares with the text as written (a needle
+        there would be in that text), so the middle with a needle's length on either side is
+        enough; and not in a line of the middle that is a line of the text as written (no needle
+        spans a line break)."""
+        if not self.raw_clear(segment) or not isinstance(self.may_match, triage.IntelPrefilter):
+            return code
+        written = segment.text
+        start = _common_prefix(written, code)
+        end = len(code) - _common_prefix(written[start:][::-1], code[start:][::-1])
+        reach = max(0, self.may_match.longest - 1)  # a needle spans as many characters at most
+        middle = code[max(0, start - reach) : end + reach]
+        if len(middle) < _LINE_SET_CHARS:
+            return middle
+        lines = set(written.split("\n"))
+        return "\n".join(line for line in middle.split("\n") if line not in lines)
+
+
+_LINE_SET_CHARS = 4096  # a shorter middle is scanned as it is: splitting the text as written costs more
+
+
+def _common_prefix(a: str, b: str) -> int:
+    """The length of the longest common prefix of ``a`` and ``b`` (a binary search over slice
+    comparisons: a few passes in C instead of a Python loop over the characters)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[:mid] == b[:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
 
 
 # segments that are verbatim slices of the file, by the file's language (a PHP file's inline scripts
@@ -251,11 +327,8 @@ _SLICE_ORIGINS: dict[Language, frozenset[str]] = {
 def _intel_hit(
     intel: IntelIndex, segment: Segment, code: str, is_normalized: bool, state: _IntelState
 ) -> CodeHit | None:
-    if is_normalized:
-        if state.may_match is not None and not state.may_match(code):
-            return None
-    elif not state.may_match_raw(segment, code):
-        return None
+    if not is_normalized and not state.may_match_raw(segment, code):
+        return None  # (normalized texts are filtered by the caller: _IntelState.may_match_normalized)
     for offset, matched, indicator in intel.scan_text(code, limit=1):
         line, column = (0, 0) if is_normalized else segment_position(segment, offset)
         return CodeHit(

@@ -38,6 +38,7 @@ characters are looked at and at most :data:`MAX_SEGMENTS` segments returned.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import urllib.parse
@@ -420,7 +421,8 @@ _PHP_SKIP = re.compile(
     r"(?:[^'\"`#/?<]++"
     rf"|'{_DULL.format(q=chr(39))}'{_NOT_JOINED}|\"{_DULL.format(q=chr(34))}\"{_NOT_JOINED}"
     r"|`(?:[^`\\]++|\\[\s\S])*+`"
-    r"|(?://|#(?!\[))[^\n\r?]*+(?:\?(?!>)[^\n\r?]*+)*+|/\*[\s\S]*?(?:\*/|\Z)"
+    r"|(?://|#(?!\[))[^\n\r?]*+(?:\?(?!>)[^\n\r?]*+)*+"
+    r"|/\*[^*]*+(?:\*(?!/)[^*]*+)*+(?:\*/|\Z)"  # to the first */ (possessive: no check at every character)
     r"|#|/(?![/*])|\?(?!>)|<(?!<<))*+"
 )
 # a literal as the tokenizer sees it: a quoted string, or a `.`-joined run of them
@@ -507,9 +509,17 @@ def _php_pieces(text: str) -> list[_Piece]:
 
 def _echo_pieces(raw: str, tok_offset: int, *, single: bool = False) -> list[_Piece]:
     """Markup or JavaScript in a PHP string literal ``raw`` (maybe a ``.``-joined run, unless
-    ``single`` says it is one literal) found at ``tok_offset``."""
+    ``single`` says it is one literal) found at ``tok_offset``; all of them start where the
+    literal's value does."""
     if "\\" not in raw and not _ECHO_MARKUP.search(raw) and not _ECHO_JS.search(raw):
         return []
+    values = (_remembered_echo_values if len(raw) <= _ECHO_REMEMBERED_CHARS else _echo_values)(raw, single)
+    offset = tok_offset + (1 if raw[:1] in "\"'" else 0)
+    return [_Piece(language, text, offset, "php-echo") for language, text in values]
+
+
+def _echo_values(raw: str, single: bool) -> tuple[tuple[Language, str], ...]:
+    """The languages and texts of :func:`_echo_pieces`."""
     parts: list[str] = []
     whole = single or raw.startswith("<<<")
     pieces = [raw] if whole else [m.group() for m in PHP_QUOTED_STRING.finditer(raw)]
@@ -520,13 +530,18 @@ def _echo_pieces(raw: str, tok_offset: int, *, single: bool = False) -> list[_Pi
         else:  # interpolating string: keep its body as written
             parts.append(piece[1:-1] if piece[:1] in "\"'" else piece)
     value_text = "".join(parts)
-    offset = tok_offset + (1 if raw[:1] in "\"'" else 0)
     if _ECHO_MARKUP.search(value_text):
-        inner = [_Piece(p.language, p.text, offset, "php-echo") for p in _scan_html(value_text, "php-echo")]
-        return [_Piece(Language.HTML, value_text, offset, "php-echo"), *inner]
+        inner = [(p.language, p.text) for p in _scan_html(value_text, "php-echo")]
+        return ((Language.HTML, value_text), *inner)
     if _ECHO_JS.search(value_text):
-        return [_Piece(Language.JS, value_text, offset, "php-echo")]
-    return []
+        return ((Language.JS, value_text),)
+    return ()
+
+
+# Those of small literals are remembered: the same ``echo '<input …>'`` comes back in file after file
+# of a web root (and in a file's loops), and decoding and scanning it again costs more than a look-up.
+_ECHO_REMEMBERED_CHARS = 4096
+_remembered_echo_values = functools.lru_cache(maxsize=2048)(_echo_values)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -41,14 +41,20 @@ find nothing: a bundled library is neither obfuscated nor a skimmer. Triage look
   indicator's domain, URL host or path cannot match one; one yara-x scan for all of them (compiled
   once per index, kept with a scanner per thread) spares the Python look-up of every dotted name.
 
-Pure apart from that compiled index (cached per process). Patterns are linear (no nested
-quantifiers over the same characters), start with a literal where they can (so the search skips
-ahead: a word boundary is checked behind the word, ``eval(?<![\\w$]eval)``, not before it), and run
-only when a plain substring they need occurs; counting loops stop at their threshold.
+The markers and the structure prefilter first ask which of their plain substrings (needles) occur:
+one yara-x scan per text answers for all of them (:class:`_NeedleSet`, one rule per needle), instead
+of a pass over the text per needle; the engine asks both questions of a JavaScript segment, and the
+answer for the last text is kept, so the segment is scanned once.
+
+Pure apart from the compiled index and needle rules (cached per process). Patterns are linear (no
+nested quantifiers over the same characters), start with a literal where they can (so the search
+skips ahead: a word boundary is checked behind the word, ``eval(?<![\\w$]eval)``, not before it),
+and run only when a plain substring they need occurs; counting loops stop at their threshold.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Callable
@@ -70,6 +76,8 @@ STRUCTURE_FREE_BYTES: Final = 16 * 1024
 # an escape that spells a printable ASCII character: \x41, \u0041, \u{41}, \101 (octal 040-177); the
 # backslash is outside the group so that the search can skip to the next backslash
 _ESCAPE_TAIL: Final = r"(?:x[2-7][0-9a-fA-F]|u00[2-7][0-9a-fA-F]|u\{0*[2-7][0-9a-fA-F]\}|1[0-7]{2}|[4-7][0-7])"
+# what an escape of _ESCAPE_TAIL starts with: a text without any of these has no escape run
+_ESCAPE_NEEDLES: Final = ("\\x", "\\u", "\\1", "\\4", "\\5", "\\6", "\\7")
 _JS_LITERAL: Final = r"(?:'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\")"
 _JS_API_NAMES: Final = (
     "cookie|location|src|action|value|querySelector(?:All)?|getElementById|getElementsBy\\w+|sendBeacon|fetch"
@@ -106,8 +114,8 @@ _FLATTENED_SWITCH: Final = re.compile(r"switch\s*\(\s*[\w$]+\s*\[\s*[\w$]+\s*\+\
 
 def _control_flow(text: str) -> bool:
     """javascript-obfuscator's control-flow flattening: ``switch (order[i++])`` over a string split
-    at ``|`` (``'2|0|1'.split('|')``)."""
-    return ("'|'" in text or '"|"' in text) and _FLATTENED_SWITCH.search(text) is not None
+    at ``|`` (``'2|0|1'.split('|')``; the marker's needles)."""
+    return _FLATTENED_SWITCH.search(text) is not None
 
 
 def _searcher(pattern: str) -> Callable[[str], bool]:
@@ -116,7 +124,7 @@ def _searcher(pattern: str) -> Callable[[str], bool]:
 
 
 _JS_MARKERS: Final[tuple[tuple[str, tuple[str, ...], Callable[[str], bool]], ...]] = (
-    ("escape-run", ("\\",), _searcher(rf"\\{_ESCAPE_TAIL}\\{_ESCAPE_TAIL}\\{_ESCAPE_TAIL}")),
+    ("escape-run", _ESCAPE_NEEDLES, _searcher(rf"\\{_ESCAPE_TAIL}\\{_ESCAPE_TAIL}\\{_ESCAPE_TAIL}")),
     (
         "char-codes",
         ("fromCharCode",),
@@ -142,7 +150,7 @@ _JS_MARKERS: Final[tuple[tuple[str, tuple[str, ...], Callable[[str], bool]], ...
     ("string-array", ("shift",), _searcher(r"push\s*\(\s*[\w$]+\s*\.\s*shift\s*\(\s*\)\s*\)")),
     ("string-array", ("shift",), _searcher(r"push['\"]\s*\]\s*\(\s*[\w$]+\s*\[\s*['\"]shift['\"]\s*\]\s*\(\s*\)")),
     ("string-array", ("parseInt",), _searcher(r"parseInt\s*\(\s*[\w$]+\s*\(\s*['\"]?0x[0-9a-fA-F]+")),
-    ("control-flow", ("++",), _control_flow),
+    ("control-flow", ("'|'", '"|"'), _control_flow),
     ("split-literals", ("+",), lambda text: _glued(text, "+")),
     ("api-brackets", ("['", '["'), _api_brackets),
 )
@@ -167,7 +175,7 @@ _PHP_FOLDABLE_CALL: Final = re.compile(
     _PHP_GAP + r"\(" + _PHP_GAP + r"(?:@" + _PHP_GAP + r")?(?:['\"(\d\-]|[A-Za-z_]\w*" + _PHP_GAP + r"\()"
 )
 _PHP_MARKERS: Final[tuple[tuple[str, tuple[str, ...], Callable[[str], bool]], ...]] = (
-    ("escape-run", ("\\",), _searcher(rf"\\{_ESCAPE_TAIL}\\{_ESCAPE_TAIL}")),
+    ("escape-run", _ESCAPE_NEEDLES, _searcher(rf"\\{_ESCAPE_TAIL}\\{_ESCAPE_TAIL}")),
     ("split-literals", (".",), lambda text: _glued(text, ".")),
 )
 
@@ -223,28 +231,150 @@ def _at_least(pattern: re.Pattern[str], text: str, count: int) -> bool:
     return any(seen >= count for seen, _ in enumerate(pattern.finditer(text), start=1))
 
 
+# --- needle presence -------------------------------------------------------------------------------
+# The markers and the structure prefilter first ask which of their needles occur in a text. Asked one
+# by one (``needle in text``), that is a pass over the text per needle, well over a hundred for a
+# JavaScript segment; one yara-x scan (fast-scan mode: a rule per needle, each only needs its first
+# match) answers for all of them at once.
+
+# the only characters whose ``str.lower`` holds an ASCII letter although they are not ASCII (İ gives
+# "i̇", the Kelvin sign "k"): a yara-x ``nocase`` needle does not match them, ``needle in
+# text.lower()`` may, so a text holding one is answered in Python
+_LOWER_INTO_ASCII: Final = ("\u0130", "\u212a")
+_NEEDLE_SCAN_TIMEOUT_SECONDS: Final = 10
+
+
+@dataclass(frozen=True)
+class _Present:
+    """The needles of a :class:`_NeedleSet` that occur in a text: ``exact`` as written, ``folded``
+    in the text's ``str.lower()``."""
+
+    exact: frozenset[str]
+    folded: frozenset[str]
+
+
+@functools.cache
+def _needle_rules(exact: tuple[str, ...], folded: tuple[str, ...]) -> yara_x.Rules:
+    """One rule per needle, compiled once per process: ``e<i>`` is ``exact[i]`` (needles of two
+    characters or more), ``f<i>`` is ``folded[i]`` (``nocase``), ``x<i>`` a character of
+    :data:`_LOWER_INTO_ASCII`."""
+    strings = [(f"e{i}", n, "") for i, n in enumerate(exact) if len(n) > 1]
+    strings += [(f"f{i}", n, " nocase") for i, n in enumerate(folded)]
+    strings += [(f"x{i}", c, "") for i, c in enumerate(_LOWER_INTO_ASCII)]
+    rules = [f'rule {name} {{ strings: $a = "{_yara_literal(n)}"{flag} condition: $a }}' for name, n, flag in strings]
+    compiler = yara_x.Compiler()
+    compiler.add_source("\n".join(rules))
+    return compiler.build()
+
+
+@dataclass(frozen=True, eq=False)
+class _NeedleSet:
+    """Needles whose presence in a text one yara-x scan tells (:meth:`present`). ``exact`` are
+    matched as written; ``folded`` (lower-case ASCII, two characters or more) as in the text's
+    ``str.lower()``. A needle of one character is looked for in Python: ``str.__contains__``
+    finds it with ``memchr``, usually near the start, where yara-x would verify its every
+    occurrence."""
+
+    exact: tuple[str, ...]
+    folded: tuple[str, ...]
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+    _chars: tuple[str, ...] = field(init=False, repr=False)  # the needles of one character
+
+    def __post_init__(self) -> None:
+        if not all(n == n.lower() and n.isascii() and len(n) > 1 for n in self.folded):
+            raise ValueError("folded needles are lower-case ASCII of two characters or more")
+        object.__setattr__(self, "_chars", tuple(n for n in self.exact if len(n) == 1))
+
+    def _scanner(self) -> yara_x.Scanner:
+        """This thread's scanner (building one costs more than a short scan)."""
+        scanner: yara_x.Scanner | None = getattr(self._local, "scanner", None)
+        if scanner is None:
+            scanner = yara_x.Scanner(_needle_rules(self.exact, self.folded))
+            scanner.fast_scan(True)  # presence is all a rule asks: its first match is enough
+            scanner.set_timeout(_NEEDLE_SCAN_TIMEOUT_SECONDS)
+            self._local.scanner = scanner
+        return scanner
+
+    def _in_python(self, text: str) -> _Present:
+        low = text.lower()
+        return _Present(frozenset(n for n in self.exact if n in text), frozenset(n for n in self.folded if n in low))
+
+    def present(self, text: str) -> _Present:
+        """The needles that occur in ``text``: the same sets as ``n in text`` and ``n in
+        text.lower()`` would give."""
+        try:
+            matched = self._scanner().scan(text.encode("utf-8", "surrogatepass")).matching_rules
+        except yara_x.TimeoutError:
+            return self._in_python(text)
+        exact = [n for n in self._chars if n in text]
+        folded = []
+        for rule in matched:
+            kind, index = rule.identifier[0], int(rule.identifier[1:])
+            if kind == "e":
+                exact.append(self.exact[index])
+            elif kind == "f":
+                folded.append(self.folded[index])
+            else:  # a character that lowers into ASCII
+                return self._in_python(text)
+        return _Present(frozenset(exact), frozenset(folded))
+
+
+# one set per language, so that one scan answers both questions the engine asks of a JavaScript
+# segment (its markers and whether it is a structure candidate)
+_JS_NEEDLES: Final = _NeedleSet(
+    exact=tuple(
+        dict.fromkeys(
+            [n for _, needles, _ in _JS_MARKERS for n in needles]
+            + ["0x", "fromCharCode", *_SINK_WORDS, *_DENSE_TOKENS]
+            + [w for w in _SEMANTIC_WORDS if not w.isascii()]  # no case: as written is as lowered
+        )
+    ),
+    folded=tuple(w for w in _SEMANTIC_WORDS if w.isascii()),
+)
+_PHP_NEEDLES: Final = _NeedleSet(
+    exact=tuple(dict.fromkeys(n for _, needles, _ in _PHP_MARKERS for n in needles)),
+    folded=(*_PHP_DECODERS, "eval", "assert"),
+)
+# the engine asks for the markers and then the structure prefilter of the same text: the answer for
+# the last text is kept (by identity; a tuple, replaced whole, so threads see one or the other)
+_last_present: tuple[str, _NeedleSet, _Present] | None = None
+
+
+def _present(text: str, needles: _NeedleSet) -> _Present:
+    global _last_present
+    last = _last_present
+    if last is not None and last[0] is text and last[1] is needles:
+        return last[2]
+    present = needles.present(text)
+    _last_present = (text, needles, present)
+    return present
+
+
 def obfuscation_markers(text: str, language: Language) -> tuple[str, ...]:
     """Names of the obfuscation markers in ``text`` (empty: nothing worth normalizing). Only
     JavaScript and PHP have markers; other languages are never normalized."""
     found: list[str] = []
     if language is Language.JS:
+        present = _present(text, _JS_NEEDLES).exact
         for name, needles, check in _JS_MARKERS:
-            if name not in found and any(n in text for n in needles) and check(text):
+            if name not in found and not present.isdisjoint(needles) and check(text):
                 found.append(name)
-        if "string-array" not in found and "0x" in text and _at_least(_JS_HEX_CALL, text, _JS_HEX_CALL_MIN):
+        if "string-array" not in found and "0x" in present and _at_least(_JS_HEX_CALL, text, _JS_HEX_CALL_MIN):
             found.append("string-array")
-        many_codes = "fromCharCode" in text and _at_least(_JS_CHAR_CODE_CALL, text, _JS_CHAR_CODE_CALL_MIN)
+        many_codes = "fromCharCode" in present and _at_least(_JS_CHAR_CODE_CALL, text, _JS_CHAR_CODE_CALL_MIN)
         if "char-codes" not in found and many_codes:
             found.append("char-codes")
     elif language is Language.PHP:
-        low = text.lower()
-        if len(low) != len(text):  # lower() changed the length (rare letters): keep offsets exact
-            low = text.encode("ascii", "replace").decode("ascii").lower()
-        if _php_calls(text, low, _PHP_DECODERS):
-            found.append("decode-call")
-        if _php_calls(text, low, ("eval", "assert")):
-            found.append("eval")
-        found += [name for name, needles, check in _PHP_MARKERS if any(n in text for n in needles) and check(text)]
+        php = _present(text, _PHP_NEEDLES)
+        if php.folded:
+            low = text.lower()
+            if len(low) != len(text):  # lower() changed the length (rare letters): keep offsets exact
+                low = text.encode("ascii", "replace").decode("ascii").lower()
+            if _php_calls(text, low, tuple(n for n in _PHP_DECODERS if n in php.folded)):
+                found.append("decode-call")
+            if _php_calls(text, low, tuple(n for n in ("eval", "assert") if n in php.folded)):
+                found.append("eval")
+        found += [name for name, needles, check in _PHP_MARKERS if not php.exact.isdisjoint(needles) and check(text)]
     return tuple(found)
 
 
@@ -262,11 +392,14 @@ def dense_obfuscation(text: str) -> bool:
 def structure_candidate(text: str) -> bool:
     """Could the structure layer find a combination in ``text``? True when it names card, checkout,
     personal or anti-analysis data and has a sink, or is densely obfuscated."""
-    if dense_obfuscation(text):
+    present = _present(text, _JS_NEEDLES)
+    if not present.exact.isdisjoint(_DENSE_TOKENS) and dense_obfuscation(text):
         return True
-    if not any(word in text for word in _SINK_WORDS):
+    if present.exact.isdisjoint(_SINK_WORDS):
         return False
-    return any(word in text for word in _SEMANTIC_WORDS) or any(word in text.lower() for word in _SEMANTIC_WORDS)
+    # the ASCII words are looked for in the lowered text (folded), the others as written: no other
+    # character lowers into theirs
+    return bool(present.folded) or not present.exact.isdisjoint(_SEMANTIC_WORDS)
 
 
 def revealed_vocabulary(text: str, decoded: str) -> bool:
@@ -318,10 +451,13 @@ class IntelPrefilter:
     """The test :func:`intel_prefilter` returns: called with a text, False only when
     ``intel.scan_text`` cannot find anything in it. ``spaceless`` says that no needle holds a space
     or a line break, so a text that is another one with stretches turned into blanks (a PHP file's
-    markup with its code blanked out) can only match where that other text does."""
+    markup with its code blanked out) can only match where that other text does. ``longest`` is
+    the length of the longest needle in UTF-8 bytes (so a match spans that many characters at
+    most)."""
 
     rules: yara_x.Rules | None
     spaceless: bool
+    longest: int
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     def __call__(self, text: str) -> bool:
@@ -348,7 +484,9 @@ def intel_prefilter(intel: IntelIndex) -> IntelPrefilter:
         cached = _intel_cache.get(key)
         if cached is None or cached[0] is not intel or cached[1] != len(intel):
             _intel_cache.clear()  # one index at a time: a feed is loaded once per run
-            spaceless = not any(" " in n or "\n" in n for n in _intel_needles(intel))
-            cached = (intel, len(intel), IntelPrefilter(_intel_rules(intel), spaceless))
+            needles = _intel_needles(intel)
+            spaceless = not any(" " in n or "\n" in n for n in needles)
+            longest = max((len(n.encode("utf-8", "surrogatepass")) for n in needles), default=0)
+            cached = (intel, len(intel), IntelPrefilter(_intel_rules(intel), spaceless, longest))
             _intel_cache[key] = cached
     return cached[2]
