@@ -792,3 +792,24 @@ def test_php_concat_spots_are_those_of_the_single_pattern() -> None:
         start = rng.randint(0, 3)
         expected = [m.start() for m in normalize_module._PHP_HOT_CONCAT.finditer(text, start)]
         assert normalize_module._php_concat_positions(text, start) == expected
+
+
+def test_php_hot_calls_are_found_by_shared_parts_as_by_each_name() -> None:
+    pieces = [*normalize_module._PHP_HOT_NAMES, "BASE64_DECODE", "(", "('", "(1", " ", "x", "_", "decode", "str_r"]
+    pieces += ["raw", "url", "/*c*/", "'", ".", "\\x41"]
+    rng = random.Random(8)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        start = rng.randint(0, 4)
+        low = text.lower()
+        expected = [m.start() for m in normalize_module._PHP_HOT_ESCAPE.finditer(text, start)]
+        expected += normalize_module._php_concat_positions(text, start)
+        call_paren = normalize_module._PHP_CALL_PAREN
+        for name in normalize_module._PHP_HOT_NAMES:  # each name searched for on its own
+            i = low.find(name, start)
+            while i >= 0:
+                before = low[i - 1] if i else " "
+                if not (before.isalnum() or before == "_") and call_paren.match(low, i + len(name)):
+                    expected.append(i)
+                i = low.find(name, i + len(name))
+        assert normalize_module._php_hot_positions(text, start) == sorted(expected)

@@ -1209,7 +1209,7 @@ def _pass_eval(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
     cands = [i for i, t in enumerate(toks) if t[0] == J_ID and t[1] in _EVAL_NAMES]  # (the kind first: no hashing)
     if not cands:
         return None
-    match = ctx.pairs(toks)
+    match: list[int] | None = None  # the bracket pairs, once a call needs them (eval('…') does not)
     n = len(toks)
     edits: list[_Edit] = []
     for i in cands:
@@ -1220,8 +1220,10 @@ def _pass_eval(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
         if name == "eval" and toks[i + 2][0] == J_STR and _is_punct(toks[i + 3], ")"):
             edit = _splice_eval(toks, i, ctx)
         elif name == "eval" and toks[i + 2][1] == "function":
+            match = ctx.pairs(toks) if match is None else match
             edit = _unpack_packer(toks, i, match, ctx)
         elif name == "Function":
+            match = ctx.pairs(toks) if match is None else match
             edit = _splice_function(toks, i, match, ctx)
         elif name != "eval" and name != "Function" and toks[i + 2][0] == J_STR:
             edit = _splice_timer(toks, i, ctx)
@@ -1783,6 +1785,8 @@ def _find_objects(toks: Sequence[JsTok], match: Sequence[int]) -> dict[str, dict
         decl[name] = i - 2
         if values:
             found[name] = values
+    if not found:
+        return {}  # (no scan of the tokens for the uses of nothing)
     for k in [k for k, t in enumerate(toks) if t[0] == J_ID and t[1] in found]:
         name = toks[k][1]
         if k == decl.get(name) or (k and _is_member_dot(toks[k - 1])):
@@ -1993,7 +1997,9 @@ def _pass_string_array(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
     for body_open, body_close, _, _ in sites.values():
         protected[body_open : body_close + 1] = [True] * (body_close + 1 - body_open)
     edits = _object_edits(toks, objects, protected, ctx)
-    for i in [i for i, t in enumerate(toks) if t[0] == J_ID and (t[1] in resolvable or t[1] in direct)]:
+    names = resolvable | direct
+    calls = [i for i, t in enumerate(toks) if t[0] == J_ID and t[1] in names] if names else []
+    for i in calls:
         if protected[i] or i + 1 >= n:
             continue
         t = toks[i]
@@ -2032,6 +2038,8 @@ def _object_edits(
     """``obj.key`` / ``obj['key']`` of constant objects (obfuscator.io's call and control-flow
     storage) replaced by the literal value."""
     edits: list[_Edit] = []
+    if not objects:
+        return edits
     n = len(toks)
     for k in [k for k, t in enumerate(toks) if t[0] == J_ID and t[1] in objects]:
         if protected[k] or (k and _is_member_dot(toks[k - 1])) or k + 2 >= n:
@@ -2612,6 +2620,15 @@ _PHP_HOT_NAMES = (
 # the call's first argument may fold: a literal, a number, a parenthesis or another call
 _PHP_CALL_PAREN = re.compile(_PHP_GAP + r"\(" + _PHP_GAP + r"(?:['\"(\d\-]|[A-Za-z_][\w]*" + _PHP_GAP + r"\()")
 _PHP_HOT_CALL = re.compile(rf"(?:{'|'.join(_PHP_HOT_NAMES)})(?={_PHP_CALL_PAREN.pattern})", re.I)
+# The names, grouped by a part they share, which is searched for once per group (each search reads
+# the whole text): (part, ((name, where the part starts in the name), ...)). No part overlaps itself.
+_PHP_HOT_NAME_PARTS: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
+    ("decode", (("base64_decode", 7), ("gzdecode", 2), ("urldecode", 3), ("rawurldecode", 6))),
+    ("str_r", (("str_rot13", 0), ("str_replace", 0))),
+    *((name, ((name, 0),)) for name in _PHP_HOT_NAMES if not name.endswith("decode") and not name.startswith("str_r")),
+)
+assert sorted(name for _, names in _PHP_HOT_NAME_PARTS for name, _ in names) == sorted(_PHP_HOT_NAMES)
+assert all(name[offset:].startswith(part) for part, names in _PHP_HOT_NAME_PARTS for name, offset in names)
 
 
 def _php_concat_positions(text: str, start: int) -> list[int]:
@@ -2641,13 +2658,16 @@ def _php_hot_positions(text: str, start: int, low: str | None = None) -> list[in
     if len(low) != len(text):  # lower() changed the length (rare letters): the slow way
         hot += [m.start() for m in _PHP_HOT_CALL.finditer(text, start)]
         return sorted(hot)
-    for name in _PHP_HOT_NAMES:
-        i = low.find(name, start)
-        while i >= 0:
-            before = low[i - 1] if i else " "
-            if not (before.isalnum() or before == "_") and _PHP_CALL_PAREN.match(low, i + len(name)):
-                hot.append(i)
-            i = low.find(name, i + len(name))
+    for part, names in _PHP_HOT_NAME_PARTS:
+        j = low.find(part, start)
+        while j >= 0:
+            for name, offset in names:
+                i = j - offset
+                if i >= start and low.startswith(name, i):
+                    before = low[i - 1] if i else " "
+                    if not (before.isalnum() or before == "_") and _PHP_CALL_PAREN.match(low, i + len(name)):
+                        hot.append(i)
+            j = low.find(part, j + len(part))
     return sorted(hot)
 
 
