@@ -2398,6 +2398,12 @@ class PhpKind(enum.IntEnum):
     CODE = 11  # coarse mode only: a run of anything else
 
 
+# The members under plain module names, for the hot loops: ``PhpKind.STR`` goes through the enum
+# class's attribute lookup (~80 ns), a module global costs a few.
+_K_OPEN, _K_CLOSE, _K_HTML, _K_ID, _K_VAR, _K_NUM, _K_STR, _K_SHELL, _K_PUNCT, _K_BAD, _K_EOF, _K_CODE = PhpKind
+assert all(globals()[f"_K_{kind.name}"] is kind for kind in PhpKind) and len(PhpKind) == 12
+
+
 class PhpToken(NamedTuple):
     kind: PhpKind
     text: str
@@ -2439,21 +2445,21 @@ PHP_QUOTED_STRING = re.compile(_PHP_SQ + "|" + _PHP_DQ)
 _PHP_GROUPS = _PHP_TOKEN.groupindex
 _PHP_G_CLOSE, _PHP_G_HEREDOC = _PHP_GROUPS["close"], _PHP_GROUPS["hd"]
 _PHP_G_OTHER, _PHP_G_EOF = _PHP_GROUPS["other"], _PHP_GROUPS["eof"]
-_PHP_KIND_BY_GROUP = [PhpKind.BAD] * (len(_PHP_GROUPS) + 1)
+_PHP_KIND_BY_GROUP = [_K_BAD] * (len(_PHP_GROUPS) + 1)
 for _name, _kind in (
-    ("close", PhpKind.CLOSE),
-    ("var", PhpKind.VAR),
-    ("id", PhpKind.ID),
-    ("num", PhpKind.NUM),
-    ("sq", PhpKind.STR),
-    ("dq", PhpKind.STR),
-    ("bt", PhpKind.SHELL),
-    ("hd", PhpKind.STR),
-    ("p", PhpKind.PUNCT),
+    ("close", _K_CLOSE),
+    ("var", _K_VAR),
+    ("id", _K_ID),
+    ("num", _K_NUM),
+    ("sq", _K_STR),
+    ("dq", _K_STR),
+    ("bt", _K_SHELL),
+    ("hd", _K_STR),
+    ("p", _K_PUNCT),
 ):
     _PHP_KIND_BY_GROUP[_PHP_GROUPS[_name]] = _kind
 _PHP_KIND_BY_GROUP_COARSE = list(_PHP_KIND_BY_GROUP)
-_PHP_KIND_BY_GROUP_COARSE[_PHP_GROUPS["p"]] = PhpKind.CODE
+_PHP_KIND_BY_GROUP_COARSE[_PHP_GROUPS["p"]] = _K_CODE
 assert _PHP_COARSE.groupindex == _PHP_GROUPS
 _HEREDOC_LABEL = re.compile(r"<<<[ \t]*[\"']?(" + _PHP_NAME + r")")
 
@@ -2510,24 +2516,24 @@ def php_tokens(
     check = 8192  # tokens until the next look at the clock
     while True:
         if deadline is not None and not len(toks) & 8191 and toks and time.monotonic() > deadline:
-            append(PhpToken(PhpKind.BAD, text[pos:n], "", pos))
-            append(PhpToken(PhpKind.EOF, "", "", n))
+            append(PhpToken(_K_BAD, text[pos:n], "", pos))
+            append(PhpToken(_K_EOF, "", "", n))
             break
         if not code:
             m = _PHP_OPEN.search(text, pos, n)
             if m is None:
                 if pos < n:
-                    append(PhpToken(PhpKind.HTML, text[pos:n], "", pos))
-                append(PhpToken(PhpKind.EOF, "", "", n))
+                    append(PhpToken(_K_HTML, text[pos:n], "", pos))
+                append(PhpToken(_K_EOF, "", "", n))
                 break
             if m.start() > pos:
-                append(PhpToken(PhpKind.HTML, text[pos : m.start()], "", pos))
+                append(PhpToken(_K_HTML, text[pos : m.start()], "", pos))
             blocks += 1
             if max_blocks and blocks > max_blocks:
-                append(PhpToken(PhpKind.BAD, text[m.start() : n], "", m.start()))
-                append(PhpToken(PhpKind.EOF, "", "", n))
+                append(PhpToken(_K_BAD, text[m.start() : n], "", m.start()))
+                append(PhpToken(_K_EOF, "", "", n))
                 break
-            append(PhpToken(PhpKind.OPEN, m.group(), "", m.start()))
+            append(PhpToken(_K_OPEN, m.group(), "", m.start()))
             pos = m.end()
             code = True
             continue
@@ -2537,8 +2543,8 @@ def php_tokens(
                 check = 8192
                 if deadline is not None and time.monotonic() > deadline:
                     pos = m.start()
-                    append(PhpToken(PhpKind.BAD, text[pos:n], "", pos))
-                    append(PhpToken(PhpKind.EOF, "", "", n))
+                    append(PhpToken(_K_BAD, text[pos:n], "", pos))
+                    append(PhpToken(_K_EOF, "", "", n))
                     return toks
             g = m.lastindex or _PHP_G_OTHER
             if g in plain:
@@ -2548,7 +2554,7 @@ def php_tokens(
             at, after = m.span(g)
             tv = text[m.start() : at]
             if g == _PHP_G_EOF:
-                append(PhpToken(PhpKind.EOF, "", tv, n))
+                append(PhpToken(_K_EOF, "", tv, n))
                 return toks
             kind = kinds[g]
             if g in (_PHP_G_SQ, _PHP_G_DQ):
@@ -2557,7 +2563,7 @@ def php_tokens(
                     after = close + 1
                 else:
                     qm = PHP_QUOTED_STRING.match(text, at, n)
-                    after, kind = (qm.end(), kind) if qm else (n, PhpKind.BAD)  # unterminated: PHP fails
+                    after, kind = (qm.end(), kind) if qm else (n, _K_BAD)  # unterminated: PHP fails
             elif g == _PHP_G_CLOSE:
                 code = False
             elif g == _PHP_G_HEREDOC:
@@ -2566,7 +2572,7 @@ def php_tokens(
                 closing = re.compile(r"^[ \t]*" + re.escape(label) + r"(?![A-Za-z0-9_\x80-\uffff])", re.M)
                 cm = closing.search(text, after, n)
                 if cm is None:
-                    after, kind = n, PhpKind.BAD
+                    after, kind = n, _K_BAD
                 else:
                     after = cm.end()
             elif g == _PHP_G_OTHER and text[at] in "'\"`":
@@ -2576,7 +2582,7 @@ def php_tokens(
             if after != m.end() or not code:
                 break
         else:  # pragma: no cover - the pattern matches the end of the text, which returns
-            append(PhpToken(PhpKind.EOF, "", "", n))
+            append(PhpToken(_K_EOF, "", "", n))
             break
     return toks
 
@@ -2718,8 +2724,8 @@ def _php_pass_tokens(
         if m is None:
             return php_tokens(text, deadline=deadline)
         if m.start():
-            out.append(PhpToken(PhpKind.HTML, text[: m.start()], "", 0))
-        out.append(PhpToken(PhpKind.OPEN, m.group(), "", m.start()))
+            out.append(PhpToken(_K_HTML, text[: m.start()], "", 0))
+        out.append(PhpToken(_K_OPEN, m.group(), "", m.start()))
         pos = m.end()
     cold_from = pos
     hot = _php_hot_positions(text, pos, low)
@@ -2734,19 +2740,19 @@ def _php_pass_tokens(
         expired = deadline is not None and time.monotonic() > deadline
         if end < 0 or expired or (closing and reopen is None):
             if start > cold_from:
-                out.append(PhpToken(PhpKind.CODE, text[cold_from:start], "", cold_from))
+                out.append(PhpToken(_K_CODE, text[cold_from:start], "", cold_from))
             out.extend(php_tokens(text, start_in_code=True, deadline=deadline, start=start))
             return out
         if reopen is not None:  # the statement, `?>`, markup and the next opening tag, as usual
             if start > cold_from:
-                out.append(PhpToken(PhpKind.CODE, text[cold_from:start], "", cold_from))
+                out.append(PhpToken(_K_CODE, text[cold_from:start], "", cold_from))
             out.extend(php_tokens(text, start_in_code=True, start=start, end=reopen.start())[:-1])
-            out.append(PhpToken(PhpKind.OPEN, reopen.group(), "", reopen.start()))
+            out.append(PhpToken(_K_OPEN, reopen.group(), "", reopen.start()))
             cold_from = pos = reopen.end()
             continue
         if h < end:  # the statement holds a hot spot
             if start > cold_from:
-                out.append(PhpToken(PhpKind.CODE, text[cold_from:start], "", cold_from))
+                out.append(PhpToken(_K_CODE, text[cold_from:start], "", cold_from))
             out.extend(php_tokens(text, start_in_code=True, start=start, end=end)[:-1])
             cold_from = end
         pos = end
@@ -3083,7 +3089,7 @@ class _PhpValue:
 
 
 def _php_is(t: PhpToken, s: str) -> bool:
-    return t.kind == PhpKind.PUNCT and t.text == s
+    return t.kind == _K_PUNCT and t.text == s
 
 
 def _php_number(t: PhpToken) -> float | None:
@@ -3123,13 +3129,13 @@ class _PhpFolder:
         if i == 0:
             return ""
         p = self.toks[i - 1]
-        return p.text if p.kind in (PhpKind.PUNCT, PhpKind.ID) else ""
+        return p.text if p.kind in (_K_PUNCT, _K_ID) else ""
 
     def term(self, i: int, depth: int) -> _PhpValue | None:
         if depth > MAX_EVAL_DEPTH or i >= self.n:
             return None
         t = self.toks[i]
-        if t.kind == PhpKind.STR:
+        if t.kind == _K_STR:
             known = self.known.get(id(t.text))
             if known is not None and known[0] is t.text:  # a literal the fold pass wrote
                 return _PhpValue(known[1], i + 1, [])
@@ -3137,14 +3143,14 @@ class _PhpFolder:
             if r is None:
                 return None
             return _PhpValue(r[0], i + 1, ["php-escape"] if r[1] else [])
-        if t.kind == PhpKind.ID:
+        if t.kind == _K_ID:
             name = t.text.lower()
             if name not in _PHP_FUNCS or i + 1 >= self.n or not _php_is(self.toks[i + 1], "("):
                 return None
             prev = self.prev_text(i)
             if prev.lower() in _PHP_MEMBER_PREV:
                 return None
-            if prev == "\\" and i >= 2 and self.toks[i - 2].kind == PhpKind.ID:
+            if prev == "\\" and i >= 2 and self.toks[i - 2].kind == _K_ID:
                 return None
             args: list[bytes | float] = []
             used: list[str] = []
@@ -3178,7 +3184,7 @@ class _PhpFolder:
             except (ValueError, binascii.Error, zlib.error, UnicodeDecodeError, OverflowError):
                 return None
             return _PhpValue(value, j + 1, [*used, name])
-        if t.kind == PhpKind.PUNCT and t.text == "(":
+        if t.kind == _K_PUNCT and t.text == "(":
             sub = self.expr(i + 1, depth + 1)
             if sub is None or sub.end >= self.n or not _php_is(self.toks[sub.end], ")"):
                 return None
@@ -3191,7 +3197,7 @@ class _PhpFolder:
         if k < self.n and _php_is(self.toks[k], "-"):
             neg = True
             k += 1
-        if k < self.n and self.toks[k].kind == PhpKind.NUM:
+        if k < self.n and self.toks[k].kind == _K_NUM:
             nxt = self.toks[k + 1] if k + 1 < self.n else None
             if nxt is not None and (_php_is(nxt, ",") or _php_is(nxt, ")")):
                 v = _php_number(self.toks[k])
@@ -3213,7 +3219,7 @@ class _PhpFolder:
             if nxt is None:
                 break
             after = self.toks[nxt.end] if nxt.end < self.n else None
-            if after is not None and after.kind == PhpKind.PUNCT and after.text in _PHP_HIGH_NEXT:
+            if after is not None and after.kind == _K_PUNCT and after.text in _PHP_HIGH_NEXT:
                 break
             total += len(nxt.value)
             if total > self.max_bytes or (terms & 4095 == 0 and time.monotonic() > self.deadline):
@@ -3235,9 +3241,7 @@ def _php_fold_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
     n = len(toks)
     # Only a literal or a call of a decoding function starts a fold: the tokens between them are
     # copied a slice at a time.
-    starts = [
-        k for k, t in enumerate(toks) if t[0] == PhpKind.STR or (t[0] == PhpKind.ID and t[1].lower() in _PHP_FUNCS)
-    ]
+    starts = [k for k, t in enumerate(toks) if t[0] == _K_STR or (t[0] == _K_ID and t[1].lower() in _PHP_FUNCS)]
     i = 0
     for count, k in enumerate(starts):
         if k < i:
@@ -3248,7 +3252,7 @@ def _php_fold_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
         i = k
         t = toks[i]
         if (
-            t.kind == PhpKind.STR
+            t.kind == _K_STR
             and not (i + 1 < n and _php_is(toks[i + 1], "."))
             and not (t.text[:1] in '"<' and _PHP_HOT_ESCAPE.search(t.text))
         ):  # a lone literal without an escape that spells printable ASCII: nothing worth folding
@@ -3267,7 +3271,7 @@ def _php_fold_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
                 lit = php_literal(text)
                 old = sum(len(x.text) for x in toks[i : r.end])
                 if ctx.grow(len(lit) - old):
-                    out.append(PhpToken(PhpKind.STR, lit, t.trivia, -1))
+                    out.append(PhpToken(_K_STR, lit, t.trivia, -1))
                     if len(lit) >= _KNOWN_LITERAL_CHARS:
                         ctx.literals[id(lit)] = (lit, r.value, text)
                     for name in used:
@@ -3290,7 +3294,7 @@ _PHP_TRIVIA_PIECE = re.compile(r"\s+|(?://|#)[^\n\r]*|/\*[\s\S]*?\*/|/\*[\s\S]*"
 
 def _php_clean(toks: Sequence[PhpToken]) -> bool:
     """No unterminated string, heredoc or trailing block comment."""
-    if any(t.kind == PhpKind.BAD for t in toks):
+    if any(t.kind == _K_BAD for t in toks):
         return False
     tail = toks[-1].trivia if toks else ""
     if "/*" not in tail:
@@ -3303,7 +3307,7 @@ def _php_clean(toks: Sequence[PhpToken]) -> bool:
 
 def _php_punct_in(t: PhpToken | None, chars: str) -> bool:
     """Is ``t`` a one-character punctuator among ``chars``?"""
-    return t is not None and t.kind == PhpKind.PUNCT and len(t.text) == 1 and t.text in chars
+    return t is not None and t.kind == _K_PUNCT and len(t.text) == 1 and t.text in chars
 
 
 def _php_eval_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
@@ -3315,7 +3319,7 @@ def _php_eval_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
     while i < n:
         t = toks[i]
         if (
-            t.kind == PhpKind.ID
+            t.kind == _K_ID
             and t.text.lower() in ("eval", "assert")
             and i + 2 < n
             and _php_is(toks[i + 1], "(")
@@ -3342,8 +3346,8 @@ def _php_eval_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
                     ptoks = _peel_php(ptoks, ctx)
                     body = ptoks[:-1]
                     tail = ptoks[-1].trivia
-                    if body and body[-1].kind in (PhpKind.HTML, PhpKind.CLOSE):
-                        body.append(PhpToken(PhpKind.OPEN, "<?php", "", -1))
+                    if body and body[-1].kind in (_K_HTML, _K_CLOSE):
+                        body.append(PhpToken(_K_OPEN, "<?php", "", -1))
                         tail = " " + tail
                     if body:
                         lead = t.trivia
@@ -3399,7 +3403,7 @@ def _php_escape_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
     """In-place decoding of escapes in double-quoted strings that interpolate (not foldable)."""
     out: list[PhpToken] | None = None
     for i, t in enumerate(toks):
-        if t.kind != PhpKind.STR or not t.text.startswith('"') or "\\" not in t.text:
+        if t.kind != _K_STR or not t.text.startswith('"') or "\\" not in t.text:
             continue
         found = False
 
