@@ -1144,13 +1144,12 @@ def _pass_concat(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
             j -= 2
         if j <= i or not _concat_prev_ok(toks, i):
             continue
-        values = [
-            raw[1:-1] if "\\" not in raw else js_string_value(raw) for raw in [toks[k][1] for k in range(i, j + 1, 2)]
-        ]
+        chain = toks[i : j + 1]  # string, +, string, …
+        values = [raw[1:-1] if "\\" not in raw else js_string_value(raw) for raw in [t[1] for t in chain[::2]]]
         if None in values:
             continue
         literal = js_literal("".join(values), toks[i][1][0])  # type: ignore[arg-type]
-        if ctx.grow(len(literal) - sum(len(toks[k][1]) for k in range(i, j + 1))):
+        if ctx.grow(len(literal) - sum([len(t[1]) for t in chain])):
             edits.append(_Edit(i, j + 1, ((J_STR, literal, toks[i][2]),)))
     if edits:
         ctx.step("concat")
