@@ -707,3 +707,109 @@ def test_an_eval_payload_gets_another_round_only_inside_an_expression(monkeypatc
     # an operand of ``.``: the payload folds with its neighbour in round two
     assert php("<?php $s = 'x' . eval(\"'a'\");") == ("<?php $s = 'xa';", ("php-eval-literal", "concat"))
     assert len(rounds) == 2
+
+
+# --- equivalences the faster code relies on -------------------------------------------------
+
+_TOKEN_PIECES = [
+    *"ab1_$ \n\t\r'\"`\\/*{}();.=-+<>!?#x0\ufeff",
+    *("//", "/*", "*/", "${", "0x1f", "\\x41", "a/b/g", "return /x/", "`a${b}c`", "<?php ", "?>", "<?= "),
+    *("<<<EOT\n", "\nEOT;\n", "<<<'X'\n", "\nX\n", "' . '", '" . "', "'a' /* c */ . \"b\"", "# c\n", "#[A]"),
+]
+
+
+def _reference_php_tokens(text: str, *, start_in_code: bool = False, coarse: bool = False) -> list[tuple[object, ...]]:
+    """php_tokens as it was written first: one ``match`` of the token pattern (with the trivia group
+    as first written too) per token."""
+    current = (normalize_module._PHP_COARSE if coarse else normalize_module._PHP_TOKEN).pattern
+    pattern = re.compile(
+        r"(?P<tv>(?:\s+|(?://|#(?!\[))[^\n\r?]*(?:\?(?!>)[^\n\r?]*)*|/\*[\s\S]*?(?:\*/|\Z))*)"
+        + current[current.index(")(?:(?P<close>") + 1 :]
+    )
+    kinds = normalize_module._PHP_KIND_BY_GROUP_COARSE if coarse else normalize_module._PHP_KIND_BY_GROUP
+    groups = normalize_module._PHP_GROUPS
+    toks: list[tuple[object, ...]] = []
+    pos, n, code = 0, len(text), start_in_code
+    while True:
+        if not code:
+            m = normalize_module._PHP_OPEN.search(text, pos)
+            if m is None:
+                if pos < n:
+                    toks.append((PhpKind.HTML, text[pos:], "", pos))
+                toks.append((PhpKind.EOF, "", "", n))
+                return toks
+            if m.start() > pos:
+                toks.append((PhpKind.HTML, text[pos : m.start()], "", pos))
+            toks.append((PhpKind.OPEN, m.group(), "", m.start()))
+            pos, code = m.end(), True
+            continue
+        m = pattern.match(text, pos)
+        assert m is not None
+        g = m.lastindex or groups["other"]
+        at, after = m.span(g)
+        if g == groups["eof"]:
+            toks.append((PhpKind.EOF, "", text[pos:at], n))
+            return toks
+        kind = kinds[g]
+        if g == groups["close"]:
+            code = False
+        elif g == groups["hd"]:
+            label = normalize_module._HEREDOC_LABEL.match(text, at).group(1)  # type: ignore[union-attr]
+            cm = re.compile(r"^[ \t]*" + re.escape(label) + r"(?![A-Za-z0-9_\x80-\uffff])", re.M).search(text, after)
+            after, kind = (n, PhpKind.BAD) if cm is None else (cm.end(), kind)
+        elif g == groups["other"] and text[at] in "'\"`":
+            after = n
+        toks.append((kind, text[at:after], text[pos:at], at))
+        pos = after
+
+
+def test_php_tokens_match_one_pattern_match_per_token() -> None:
+    rng = random.Random(5)
+    for _ in range(3000):
+        text = "".join(rng.choice(_TOKEN_PIECES) for _ in range(rng.randint(0, 30)))
+        for options in ({}, {"start_in_code": True}, {"coarse": True}):
+            assert [tuple(t) for t in php_tokens(text, **options)] == _reference_php_tokens(text, **options)
+
+
+def test_js_trivia_pattern_takes_the_same_pieces() -> None:
+    # the trivia group as first written: one loop over white space and comments
+    pattern = normalize_module._JS_TOKEN.pattern
+    first = re.compile(
+        r"(?P<tv>(?:[\s\ufeff]++|//[^\n\r\u2028\u2029]*+|/\*[\s\S]*?(?:\*/|\Z))*+)"
+        + pattern[pattern.index(")(?:(?P<p1>") + 1 :]
+    )
+    rng = random.Random(6)
+    for _ in range(3000):
+        text = "".join(rng.choice(_TOKEN_PIECES) for _ in range(rng.randint(0, 30)))
+        ours = [(m.lastindex, m.span(), m.span(1)) for m in normalize_module._JS_TOKEN.finditer(text)]
+        assert ours == [(m.lastindex, m.span(), m.span(1)) for m in first.finditer(text)]
+
+
+def test_php_concat_spots_are_those_of_the_single_pattern() -> None:
+    rng = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rng.choice(_TOKEN_PIECES) for _ in range(rng.randint(0, 30)))
+        start = rng.randint(0, 3)
+        expected = [m.start() for m in normalize_module._PHP_HOT_CONCAT.finditer(text, start)]
+        assert normalize_module._php_concat_positions(text, start) == expected
+
+
+def test_php_hot_calls_are_found_by_shared_parts_as_by_each_name() -> None:
+    pieces = [*normalize_module._PHP_HOT_NAMES, "BASE64_DECODE", "(", "('", "(1", " ", "x", "_", "decode", "str_r"]
+    pieces += ["raw", "url", "/*c*/", "'", ".", "\\x41"]
+    rng = random.Random(8)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        start = rng.randint(0, 4)
+        low = text.lower()
+        expected = [m.start() for m in normalize_module._PHP_HOT_ESCAPE.finditer(text, start)]
+        expected += normalize_module._php_concat_positions(text, start)
+        call_paren = normalize_module._PHP_CALL_PAREN
+        for name in normalize_module._PHP_HOT_NAMES:  # each name searched for on its own
+            i = low.find(name, start)
+            while i >= 0:
+                before = low[i - 1] if i else " "
+                if not (before.isalnum() or before == "_") and call_paren.match(low, i + len(name)):
+                    expected.append(i)
+                i = low.find(name, i + len(name))
+        assert normalize_module._php_hot_positions(text, start) == sorted(expected)

@@ -81,6 +81,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import contextlib
 import enum
 import functools
@@ -381,10 +382,12 @@ def _parse_int(v: JsVal) -> float:
 J_ID, J_NUM, J_STR, J_TPL, J_REGEX, J_PUNCT, J_BAD, J_EOF = range(8)
 JsTok = tuple[int, str, str]  # (kind, text, leading trivia: whitespace and comments)
 
-# (possessive trivia, and the one-character punctuators that never start a longer one first: the
-# most frequent tokens are tried with the fewest steps)
+# (possessive trivia, white space first and comments each followed by their white space — the
+# same pieces as ``(?:white|comment)*+``, but a token without a comment in front costs one
+# character-class run instead of a loop over the alternatives; and the one-character punctuators
+# that never start a longer one first: the most frequent tokens are tried with the fewest steps)
 _JS_TOKEN = re.compile(
-    r"(?P<tv>(?:[\s\ufeff]++|//[^\n\r\u2028\u2029]*+|/\*[\s\S]*?(?:\*/|\Z))*+)"
+    r"(?P<tv>[\s\ufeff]*+(?:(?://[^\n\r\u2028\u2029]*+|/\*[\s\S]*?(?:\*/|\Z))[\s\ufeff]*+)*+)"
     r"(?:(?P<p1>[()\[\];,~@#])"
     r"|(?P<id>(?:[^\W\d]|\$)[\w$]*+)"
     r"|(?P<num>0[xXoObB][0-9a-fA-F_]+n?|(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9]+)?n?)"
@@ -531,7 +534,7 @@ def _match_brackets(toks: Sequence[tuple[int, str, str]], punct: int) -> list[in
     partner = [-1] * len(toks)
     stack: list[int] = []
     closers = {")": "(", "]": "[", "}": "{"}
-    for i in [i for i, t in enumerate(toks) if t[1] in _BRACKET_TEXTS and t[0] == punct]:
+    for i in [i for i, t in enumerate(toks) if t[0] == punct and t[1] in _BRACKET_TEXTS]:
         s = toks[i][1]
         if s in ("(", "[", "{"):
             stack.append(i)
@@ -1121,14 +1124,14 @@ def _concat_next_ok(t: JsTok) -> bool:
 def _pass_concat(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
     # (written out without helpers: a file of string-splitting obfuscation has tens of thousands
     # of chains, and this loop is most of what normalizing it costs)
+    # Chains start at a string followed by ``+`` and a string: found from the ``+`` tokens, which
+    # are far fewer than the strings in the code this pass is for.
     n = len(toks)
     edits: list[_Edit] = []
     done = 0
-    for i in [i for i, t in enumerate(toks) if t[0] == J_STR]:
-        if i < done or i + 2 >= n:
-            continue
-        plus = toks[i + 1]
-        if plus[1] != "+" or plus[0] != J_PUNCT or toks[i + 2][0] != J_STR:
+    for p in [p for p, t in enumerate(toks) if t[1] == "+" and t[0] == J_PUNCT]:
+        i = p - 1
+        if i < done or i < 0 or p + 1 >= n or toks[i][0] != J_STR or toks[p + 1][0] != J_STR:
             continue
         j = i + 2
         while j + 2 < n:
@@ -1141,13 +1144,12 @@ def _pass_concat(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
             j -= 2
         if j <= i or not _concat_prev_ok(toks, i):
             continue
-        values = [
-            raw[1:-1] if "\\" not in raw else js_string_value(raw) for raw in [toks[k][1] for k in range(i, j + 1, 2)]
-        ]
+        chain = toks[i : j + 1]  # string, +, string, …
+        values = [raw[1:-1] if "\\" not in raw else js_string_value(raw) for raw in [t[1] for t in chain[::2]]]
         if None in values:
             continue
         literal = js_literal("".join(values), toks[i][1][0])  # type: ignore[arg-type]
-        if ctx.grow(len(literal) - sum(len(toks[k][1]) for k in range(i, j + 1))):
+        if ctx.grow(len(literal) - sum([len(t[1]) for t in chain])):
             edits.append(_Edit(i, j + 1, ((J_STR, literal, toks[i][2]),)))
     if edits:
         ctx.step("concat")
@@ -1203,10 +1205,10 @@ _EVAL_NAMES = frozenset({"eval", "Function", "setTimeout", "setInterval"})
 
 
 def _pass_eval(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
-    cands = [i for i, t in enumerate(toks) if t[1] in _EVAL_NAMES and t[0] == J_ID]
+    cands = [i for i, t in enumerate(toks) if t[0] == J_ID and t[1] in _EVAL_NAMES]  # (the kind first: no hashing)
     if not cands:
         return None
-    match = ctx.pairs(toks)
+    match: list[int] | None = None  # the bracket pairs, once a call needs them (eval('…') does not)
     n = len(toks)
     edits: list[_Edit] = []
     for i in cands:
@@ -1217,8 +1219,10 @@ def _pass_eval(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
         if name == "eval" and toks[i + 2][0] == J_STR and _is_punct(toks[i + 3], ")"):
             edit = _splice_eval(toks, i, ctx)
         elif name == "eval" and toks[i + 2][1] == "function":
+            match = ctx.pairs(toks) if match is None else match
             edit = _unpack_packer(toks, i, match, ctx)
         elif name == "Function":
+            match = ctx.pairs(toks) if match is None else match
             edit = _splice_function(toks, i, match, ctx)
         elif name != "eval" and name != "Function" and toks[i + 2][0] == J_STR:
             edit = _splice_timer(toks, i, ctx)
@@ -1438,19 +1442,32 @@ def _string_elements(toks: Sequence[JsTok], open_i: int, close_i: int) -> list[s
 _DECL = frozenset({"var", "let", "const"})
 
 
-def _find_arrays(toks: Sequence[JsTok], match: Sequence[int]) -> tuple[dict[str, list[str]], dict[str, int], set[str]]:
-    """String arrays: name -> values; declaration index of each; names of array functions."""
+def _array_starts(toks: Sequence[JsTok]) -> list[int]:
+    """The ``[`` of every ``NAME = ['...'`` (not ``x.NAME = [``): where a string array may start."""
+    n = len(toks)
+    return [
+        i
+        for i in [i for i, t in enumerate(toks) if t[1] == "[" and t[0] == J_PUNCT]
+        if 2 <= i < n - 1
+        and _is_punct(toks[i - 1], "=")
+        and toks[i - 2][0] == J_ID
+        and not (i >= 3 and _is_member_dot(toks[i - 3]))
+        and toks[i + 1][0] == J_STR
+    ]
+
+
+def _find_arrays(
+    toks: Sequence[JsTok], match: Sequence[int], starts: Sequence[int]
+) -> tuple[dict[str, list[str]], dict[str, int], set[str]]:
+    """String arrays: name -> values; declaration index of each; names of array functions.
+    ``starts`` is :func:`_array_starts` of the tokens."""
     arrays: dict[str, list[str]] = {}
     decl: dict[str, int] = {}
     fn_style: set[str] = set()
     ambiguous: set[str] = set()
-    for i in [i for i, t in enumerate(toks) if t[1] == "[" and t[0] == J_PUNCT]:
-        if i < 2 or not _is_punct(toks[i - 1], "=") or toks[i - 2][0] != J_ID:
-            continue
-        if i >= 3 and _is_member_dot(toks[i - 3]):
-            continue
+    for i in starts:
         close = match[i]
-        if close < 0 or close == i + 1 or toks[i + 1][0] != J_STR:
+        if close < 0 or close == i + 1:
             continue
         values = _string_elements(toks, i, close)
         if not values:
@@ -1767,6 +1784,8 @@ def _find_objects(toks: Sequence[JsTok], match: Sequence[int]) -> dict[str, dict
         decl[name] = i - 2
         if values:
             found[name] = values
+    if not found:
+        return {}  # (no scan of the tokens for the uses of nothing)
     for k in [k for k, t in enumerate(toks) if t[0] == J_ID and t[1] in found]:
         name = toks[k][1]
         if k == decl.get(name) or (k and _is_member_dot(toks[k - 1])):
@@ -1919,8 +1938,11 @@ def _find_rotation(
 
 
 def _pass_string_array(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
+    starts = _array_starts(toks)
+    if not starts:  # (before pairing the brackets: most code the trigger lets in has no string array)
+        return None
     match = ctx.pairs(toks)
-    arrays, decl, fn_style = _find_arrays(toks, match)
+    arrays, decl, fn_style = _find_arrays(toks, match, starts)
     if not arrays:
         return None
     refs = [k for k, t in enumerate(toks) if t[0] == J_ID and t[1] in arrays]
@@ -1974,7 +1996,9 @@ def _pass_string_array(toks: list[JsTok], ctx: _Ctx) -> list[JsTok] | None:
     for body_open, body_close, _, _ in sites.values():
         protected[body_open : body_close + 1] = [True] * (body_close + 1 - body_open)
     edits = _object_edits(toks, objects, protected, ctx)
-    for i in [i for i, t in enumerate(toks) if t[0] == J_ID and (t[1] in resolvable or t[1] in direct)]:
+    names = resolvable | direct
+    calls = [i for i, t in enumerate(toks) if t[0] == J_ID and t[1] in names] if names else []
+    for i in calls:
         if protected[i] or i + 1 >= n:
             continue
         t = toks[i]
@@ -2013,6 +2037,8 @@ def _object_edits(
     """``obj.key`` / ``obj['key']`` of constant objects (obfuscator.io's call and control-flow
     storage) replaced by the literal value."""
     edits: list[_Edit] = []
+    if not objects:
+        return edits
     n = len(toks)
     for k in [k for k, t in enumerate(toks) if t[0] == J_ID and t[1] in objects]:
         if protected[k] or (k and _is_member_dot(toks[k - 1])) or k + 2 >= n:
@@ -2283,7 +2309,8 @@ _JS_PASSES: tuple[tuple[str, _JsPass, tuple[tuple[str, re.Pattern[str]], ...]], 
             )
         ),
     ),
-    ("concat", _pass_concat, _trigger(("+", r"['\"]\s*\+\s*['\"]"))),
+    # (one pattern per opening quote: one that starts with a literal is searched for much faster)
+    ("concat", _pass_concat, _trigger(("+", r"'\s*\+\s*['\"]"), ("+", r"\"\s*\+\s*['\"]"))),
     ("string-array", _pass_string_array, _trigger(("[", r"=\s*\[\s*['\"]"))),
     (
         "eval",
@@ -2370,6 +2397,12 @@ class PhpKind(enum.IntEnum):
     CODE = 11  # coarse mode only: a run of anything else
 
 
+# The members under plain module names, for the hot loops: ``PhpKind.STR`` goes through the enum
+# class's attribute lookup (~80 ns), a module global costs a few.
+_K_OPEN, _K_CLOSE, _K_HTML, _K_ID, _K_VAR, _K_NUM, _K_STR, _K_SHELL, _K_PUNCT, _K_BAD, _K_EOF, _K_CODE = PhpKind
+assert all(globals()[f"_K_{kind.name}"] is kind for kind in PhpKind) and len(PhpKind) == 12
+
+
 class PhpToken(NamedTuple):
     kind: PhpKind
     text: str
@@ -2379,8 +2412,11 @@ class PhpToken(NamedTuple):
 
 _PHP_OPEN = re.compile(r"<\?(?:[pP][hH][pP](?=\s|\Z)|=|(?=\s))")
 _PHP_NAME = r"[A-Za-z_\x80-\uffff][A-Za-z0-9_\x80-\uffff]*"
+# (trivia: white space first, then comments each followed by their white space, possessive: the
+# same pieces as ``(?:white|comment)*``, which never backtracks since the token alternatives end
+# with two that always match, but a token without a comment in front costs one run of ``\s``)
 _PHP_TOKEN = re.compile(
-    r"(?P<tv>(?:\s+|(?://|#(?!\[))[^\n\r?]*(?:\?(?!>)[^\n\r?]*)*|/\*[\s\S]*?(?:\*/|\Z))*)"
+    r"(?P<tv>\s*+(?:(?:(?://|#(?!\[))[^\n\r?]*+(?:\?(?!>)[^\n\r?]*+)*+|/\*[\s\S]*?(?:\*/|\Z))\s*+)*+)"
     r"(?:(?P<close>\?>(?:\r?\n)?)"
     r"|(?P<var>\$+" + _PHP_NAME + r")"
     r"|(?P<id>" + _PHP_NAME + r")"
@@ -2408,23 +2444,38 @@ PHP_QUOTED_STRING = re.compile(_PHP_SQ + "|" + _PHP_DQ)
 _PHP_GROUPS = _PHP_TOKEN.groupindex
 _PHP_G_CLOSE, _PHP_G_HEREDOC = _PHP_GROUPS["close"], _PHP_GROUPS["hd"]
 _PHP_G_OTHER, _PHP_G_EOF = _PHP_GROUPS["other"], _PHP_GROUPS["eof"]
-_PHP_KIND_BY_GROUP = [PhpKind.BAD] * (len(_PHP_GROUPS) + 1)
+_PHP_KIND_BY_GROUP = [_K_BAD] * (len(_PHP_GROUPS) + 1)
 for _name, _kind in (
-    ("close", PhpKind.CLOSE),
-    ("var", PhpKind.VAR),
-    ("id", PhpKind.ID),
-    ("num", PhpKind.NUM),
-    ("sq", PhpKind.STR),
-    ("dq", PhpKind.STR),
-    ("bt", PhpKind.SHELL),
-    ("hd", PhpKind.STR),
-    ("p", PhpKind.PUNCT),
+    ("close", _K_CLOSE),
+    ("var", _K_VAR),
+    ("id", _K_ID),
+    ("num", _K_NUM),
+    ("sq", _K_STR),
+    ("dq", _K_STR),
+    ("bt", _K_SHELL),
+    ("hd", _K_STR),
+    ("p", _K_PUNCT),
 ):
     _PHP_KIND_BY_GROUP[_PHP_GROUPS[_name]] = _kind
 _PHP_KIND_BY_GROUP_COARSE = list(_PHP_KIND_BY_GROUP)
-_PHP_KIND_BY_GROUP_COARSE[_PHP_GROUPS["p"]] = PhpKind.CODE
+_PHP_KIND_BY_GROUP_COARSE[_PHP_GROUPS["p"]] = _K_CODE
 assert _PHP_COARSE.groupindex == _PHP_GROUPS
 _HEREDOC_LABEL = re.compile(r"<<<[ \t]*[\"']?(" + _PHP_NAME + r")")
+
+
+# The pattern php_tokens iterates with: _PHP_TOKEN, except that a quote matches alone (same groups):
+# the string is then found with str.find (a packed payload is one of a few megabytes, which the
+# pattern would match character by character) or, when it holds a backslash, with PHP_QUOTED_STRING
+_PHP_TOKEN_QUOTE = re.compile(
+    _PHP_TOKEN.pattern[: _PHP_TOKEN.pattern.index("|(?P<sq>")]
+    + r"|(?P<sq>')|(?P<dq>\")"
+    + _PHP_TOKEN.pattern[_PHP_TOKEN.pattern.index("|(?P<bt>") :]
+)
+assert _PHP_TOKEN_QUOTE.groupindex == _PHP_GROUPS
+_PHP_G_SQ, _PHP_G_DQ = _PHP_GROUPS["sq"], _PHP_GROUPS["dq"]
+# groups whose match is the whole token (anything else needs a look at the text after it)
+_PHP_PLAIN_GROUPS = frozenset(_PHP_GROUPS[name] for name in ("var", "id", "num", "bt", "p"))
+_PHP_PLAIN_GROUPS_COARSE = _PHP_PLAIN_GROUPS | {_PHP_G_SQ}
 
 
 def php_tokens(
@@ -2446,73 +2497,92 @@ def php_tokens(
     With ``max_blocks``, the text after that many opening tags becomes one ``BAD`` token, and so
     does the text left when ``deadline`` (``time.monotonic()``) passes. ``start``/``end`` tokenize
     ``text[start:end]`` as if it were the whole text, with offsets into ``text`` (no copy is made).
-    Linear; never fails."""
+    Linear; never fails.
+
+    In code, one ``finditer`` runs over the text and is started again only after a token that does
+    not end where its match did (a quoted string, a heredoc, an unterminated string) or a closing
+    tag: most tokens cost one match and no method call of the loop's own."""
     toks: list[PhpToken] = []
     append = toks.append
     pos = start
     n = len(text) if end is None else end
     code = start_in_code
     blocks = 0
-    match = (_PHP_COARSE if coarse else _PHP_TOKEN).match
+    finditer = (_PHP_COARSE if coarse else _PHP_TOKEN_QUOTE).finditer
     kinds = _PHP_KIND_BY_GROUP_COARSE if coarse else _PHP_KIND_BY_GROUP
+    plain = _PHP_PLAIN_GROUPS_COARSE if coarse else _PHP_PLAIN_GROUPS
     new_token = tuple.__new__
+    check = 8192  # tokens until the next look at the clock
     while True:
         if deadline is not None and not len(toks) & 8191 and toks and time.monotonic() > deadline:
-            append(PhpToken(PhpKind.BAD, text[pos:n], "", pos))
-            append(PhpToken(PhpKind.EOF, "", "", n))
+            append(PhpToken(_K_BAD, text[pos:n], "", pos))
+            append(PhpToken(_K_EOF, "", "", n))
             break
         if not code:
             m = _PHP_OPEN.search(text, pos, n)
             if m is None:
                 if pos < n:
-                    append(PhpToken(PhpKind.HTML, text[pos:n], "", pos))
-                append(PhpToken(PhpKind.EOF, "", "", n))
+                    append(PhpToken(_K_HTML, text[pos:n], "", pos))
+                append(PhpToken(_K_EOF, "", "", n))
                 break
             if m.start() > pos:
-                append(PhpToken(PhpKind.HTML, text[pos : m.start()], "", pos))
+                append(PhpToken(_K_HTML, text[pos : m.start()], "", pos))
             blocks += 1
             if max_blocks and blocks > max_blocks:
-                append(PhpToken(PhpKind.BAD, text[m.start() : n], "", m.start()))
-                append(PhpToken(PhpKind.EOF, "", "", n))
+                append(PhpToken(_K_BAD, text[m.start() : n], "", m.start()))
+                append(PhpToken(_K_EOF, "", "", n))
                 break
-            append(PhpToken(PhpKind.OPEN, m.group(), "", m.start()))
+            append(PhpToken(_K_OPEN, m.group(), "", m.start()))
             pos = m.end()
             code = True
             continue
-        if not coarse and pos < n and text[pos] in "'\"":
-            # a quoted string without a backslash (a packed payload is one of a few megabytes):
-            # found with str.find, not matched by the pattern character by character
-            close = text.find(text[pos], pos + 1, n)
-            if close > 0 and text.find("\\", pos + 1, close) < 0:
-                append(new_token(PhpToken, (PhpKind.STR, text[pos : close + 1], "", pos)))
-                pos = close + 1
+        for m in finditer(text, pos, n):
+            check -= 1
+            if not check:
+                check = 8192
+                if deadline is not None and time.monotonic() > deadline:
+                    pos = m.start()
+                    append(PhpToken(_K_BAD, text[pos:n], "", pos))
+                    append(PhpToken(_K_EOF, "", "", n))
+                    return toks
+            g = m.lastindex or _PHP_G_OTHER
+            if g in plain:
+                tok, tv = m.group(g, 1)
+                append(new_token(PhpToken, (kinds[g], tok, tv, m.start(g))))
                 continue
-        m = match(text, pos, n)
-        if m is None:  # pragma: no cover - the pattern always matches
-            append(PhpToken(PhpKind.EOF, "", text[pos:n], n))
+            at, after = m.span(g)
+            tv = text[m.start() : at]
+            if g == _PHP_G_EOF:
+                append(PhpToken(_K_EOF, "", tv, n))
+                return toks
+            kind = kinds[g]
+            if g in (_PHP_G_SQ, _PHP_G_DQ):
+                close = text.find(text[at], at + 1, n)
+                if close > 0 and text.find("\\", at + 1, close) < 0:
+                    after = close + 1
+                else:
+                    qm = PHP_QUOTED_STRING.match(text, at, n)
+                    after, kind = (qm.end(), kind) if qm else (n, _K_BAD)  # unterminated: PHP fails
+            elif g == _PHP_G_CLOSE:
+                code = False
+            elif g == _PHP_G_HEREDOC:
+                label_m = _HEREDOC_LABEL.match(text, at, n)
+                label = label_m.group(1) if label_m else ""
+                closing = re.compile(r"^[ \t]*" + re.escape(label) + r"(?![A-Za-z0-9_\x80-\uffff])", re.M)
+                cm = closing.search(text, after, n)
+                if cm is None:
+                    after, kind = n, _K_BAD
+                else:
+                    after = cm.end()
+            elif g == _PHP_G_OTHER and text[at] in "'\"`":
+                after = n  # unterminated string: PHP would fail to parse the rest
+            append(new_token(PhpToken, (kind, text[at:after], tv, at)))
+            pos = after
+            if after != m.end() or not code:
+                break
+        else:  # pragma: no cover - the pattern matches the end of the text, which returns
+            append(PhpToken(_K_EOF, "", "", n))
             break
-        g = m.lastindex or _PHP_G_OTHER
-        at, after = m.span(g)
-        tv = text[pos:at]
-        if g == _PHP_G_EOF:
-            append(PhpToken(PhpKind.EOF, "", tv, n))
-            break
-        kind = kinds[g]
-        if g == _PHP_G_CLOSE:
-            code = False
-        elif g == _PHP_G_HEREDOC:
-            label_m = _HEREDOC_LABEL.match(text, at, n)
-            label = label_m.group(1) if label_m else ""
-            closing = re.compile(r"^[ \t]*" + re.escape(label) + r"(?![A-Za-z0-9_\x80-\uffff])", re.M)
-            cm = closing.search(text, after, n)
-            if cm is None:
-                after, kind = n, PhpKind.BAD
-            else:
-                after = cm.end()
-        elif g == _PHP_G_OTHER and text[at] in "'\"`":
-            after = n  # unterminated string: PHP would fail to parse the rest
-        append(new_token(PhpToken, (kind, text[at:after], tv, at)))
-        pos = after
     return toks
 
 
@@ -2544,6 +2614,10 @@ _PHP_GAP = r"(?:\s++|/\*[^*]*+\*++(?:[^/*][^*]*+\*++)*+/|(?://|#)[^\n\r]*+)*+"  
 # `'a' . ('b')` folded).
 _PHP_HOT_ESCAPE = re.compile(r"\\(?:x[2-7][0-9A-Fa-f]|[1-3][0-7][0-7]|[4-7][0-7]|u\{0*[2-7][0-9A-Fa-f]\})")
 _PHP_HOT_CONCAT = re.compile(rf"['\"]{_PHP_GAP}\.{_PHP_GAP}['\"]")
+# the same, one per opening quote: a pattern that starts with a literal is searched for much faster
+# than one that starts with a character class (see _php_concat_positions)
+_PHP_HOT_CONCAT_SQ = re.compile(rf"'{_PHP_GAP}\.{_PHP_GAP}['\"]")
+_PHP_HOT_CONCAT_DQ = re.compile(rf"\"{_PHP_GAP}\.{_PHP_GAP}['\"]")
 _PHP_HOT_NAMES = (
     "base64_decode", "gzinflate", "gzuncompress", "gzdecode", "str_rot13", "strrev", "hex2bin", "urldecode",
     "rawurldecode", "chr", "str_replace", "pack", "eval", "assert",
@@ -2551,24 +2625,54 @@ _PHP_HOT_NAMES = (
 # the call's first argument may fold: a literal, a number, a parenthesis or another call
 _PHP_CALL_PAREN = re.compile(_PHP_GAP + r"\(" + _PHP_GAP + r"(?:['\"(\d\-]|[A-Za-z_][\w]*" + _PHP_GAP + r"\()")
 _PHP_HOT_CALL = re.compile(rf"(?:{'|'.join(_PHP_HOT_NAMES)})(?={_PHP_CALL_PAREN.pattern})", re.I)
+# The names, grouped by a part they share, which is searched for once per group (each search reads
+# the whole text): (part, ((name, where the part starts in the name), ...)). No part overlaps itself.
+_PHP_HOT_NAME_PARTS: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = (
+    ("decode", (("base64_decode", 7), ("gzdecode", 2), ("urldecode", 3), ("rawurldecode", 6))),
+    ("str_r", (("str_rot13", 0), ("str_replace", 0))),
+    *((name, ((name, 0),)) for name in _PHP_HOT_NAMES if not name.endswith("decode") and not name.startswith("str_r")),
+)
+assert sorted(name for _, names in _PHP_HOT_NAME_PARTS for name, _ in names) == sorted(_PHP_HOT_NAMES)
+assert all(name[offset:].startswith(part) for part, names in _PHP_HOT_NAME_PARTS for name, offset in names)
+
+
+def _php_concat_positions(text: str, start: int) -> list[int]:
+    """``[m.start() for m in _PHP_HOT_CONCAT.finditer(text, start)]``, found with two searches (one
+    per quote) that run ahead of each other: the next match of the single pattern is the earlier of
+    the next match of each at or after where its last match ended."""
+    out: list[int] = []
+    search_sq, search_dq = _PHP_HOT_CONCAT_SQ.search, _PHP_HOT_CONCAT_DQ.search
+    sq, dq = search_sq(text, start), search_dq(text, start)
+    while sq is not None or dq is not None:
+        m = min((x for x in (sq, dq) if x is not None), key=lambda x: x.start())
+        out.append(m.start())
+        pos = m.end()
+        if sq is not None and sq.start() < pos:
+            sq = search_sq(text, pos)
+        if dq is not None and dq.start() < pos:
+            dq = search_dq(text, pos)
+    return out
 
 
 def _php_hot_positions(text: str, start: int, low: str | None = None) -> list[int]:
     """Sorted offsets (from ``start``) where a PHP pass may have work (see :data:`_PHP_HOT_ESCAPE`);
     ``low`` is ``text.lower()`` when the caller has it."""
     hot = [m.start() for m in _PHP_HOT_ESCAPE.finditer(text, start)]
-    hot += [m.start() for m in _PHP_HOT_CONCAT.finditer(text, start)]
+    hot += _php_concat_positions(text, start)
     low = text.lower() if low is None else low
     if len(low) != len(text):  # lower() changed the length (rare letters): the slow way
         hot += [m.start() for m in _PHP_HOT_CALL.finditer(text, start)]
         return sorted(hot)
-    for name in _PHP_HOT_NAMES:
-        i = low.find(name, start)
-        while i >= 0:
-            before = low[i - 1] if i else " "
-            if not (before.isalnum() or before == "_") and _PHP_CALL_PAREN.match(low, i + len(name)):
-                hot.append(i)
-            i = low.find(name, i + len(name))
+    for part, names in _PHP_HOT_NAME_PARTS:
+        j = low.find(part, start)
+        while j >= 0:
+            for name, offset in names:
+                i = j - offset
+                if i >= start and low.startswith(name, i):
+                    before = low[i - 1] if i else " "
+                    if not (before.isalnum() or before == "_") and _PHP_CALL_PAREN.match(low, i + len(name)):
+                        hot.append(i)
+            j = low.find(part, j + len(part))
     return sorted(hot)
 
 
@@ -2619,37 +2723,35 @@ def _php_pass_tokens(
         if m is None:
             return php_tokens(text, deadline=deadline)
         if m.start():
-            out.append(PhpToken(PhpKind.HTML, text[: m.start()], "", 0))
-        out.append(PhpToken(PhpKind.OPEN, m.group(), "", m.start()))
+            out.append(PhpToken(_K_HTML, text[: m.start()], "", 0))
+        out.append(PhpToken(_K_OPEN, m.group(), "", m.start()))
         pos = m.end()
     cold_from = pos
     hot = _php_hot_positions(text, pos, low)
     k = 0
     n = len(text)
     while True:
+        k = bisect.bisect_left(hot, pos, k)  # the first hot spot not behind us
         h = hot[k] if k < len(hot) else n
-        if h < pos:
-            k += 1
-            continue
         start = _PHP_STATEMENTS.match(text, pos, h).end()  # type: ignore[union-attr]
         end, closing = _php_statement_end(text, start)
         reopen = _PHP_OPEN.search(text, end + 2) if closing else None
         expired = deadline is not None and time.monotonic() > deadline
         if end < 0 or expired or (closing and reopen is None):
             if start > cold_from:
-                out.append(PhpToken(PhpKind.CODE, text[cold_from:start], "", cold_from))
+                out.append(PhpToken(_K_CODE, text[cold_from:start], "", cold_from))
             out.extend(php_tokens(text, start_in_code=True, deadline=deadline, start=start))
             return out
         if reopen is not None:  # the statement, `?>`, markup and the next opening tag, as usual
             if start > cold_from:
-                out.append(PhpToken(PhpKind.CODE, text[cold_from:start], "", cold_from))
+                out.append(PhpToken(_K_CODE, text[cold_from:start], "", cold_from))
             out.extend(php_tokens(text, start_in_code=True, start=start, end=reopen.start())[:-1])
-            out.append(PhpToken(PhpKind.OPEN, reopen.group(), "", reopen.start()))
+            out.append(PhpToken(_K_OPEN, reopen.group(), "", reopen.start()))
             cold_from = pos = reopen.end()
             continue
         if h < end:  # the statement holds a hot spot
             if start > cold_from:
-                out.append(PhpToken(PhpKind.CODE, text[cold_from:start], "", cold_from))
+                out.append(PhpToken(_K_CODE, text[cold_from:start], "", cold_from))
             out.extend(php_tokens(text, start_in_code=True, start=start, end=end)[:-1])
             cold_from = end
         pos = end
@@ -2986,7 +3088,7 @@ class _PhpValue:
 
 
 def _php_is(t: PhpToken, s: str) -> bool:
-    return t.kind == PhpKind.PUNCT and t.text == s
+    return t.kind == _K_PUNCT and t.text == s
 
 
 def _php_number(t: PhpToken) -> float | None:
@@ -3026,13 +3128,13 @@ class _PhpFolder:
         if i == 0:
             return ""
         p = self.toks[i - 1]
-        return p.text if p.kind in (PhpKind.PUNCT, PhpKind.ID) else ""
+        return p.text if p.kind in (_K_PUNCT, _K_ID) else ""
 
     def term(self, i: int, depth: int) -> _PhpValue | None:
         if depth > MAX_EVAL_DEPTH or i >= self.n:
             return None
         t = self.toks[i]
-        if t.kind == PhpKind.STR:
+        if t.kind == _K_STR:
             known = self.known.get(id(t.text))
             if known is not None and known[0] is t.text:  # a literal the fold pass wrote
                 return _PhpValue(known[1], i + 1, [])
@@ -3040,14 +3142,14 @@ class _PhpFolder:
             if r is None:
                 return None
             return _PhpValue(r[0], i + 1, ["php-escape"] if r[1] else [])
-        if t.kind == PhpKind.ID:
+        if t.kind == _K_ID:
             name = t.text.lower()
             if name not in _PHP_FUNCS or i + 1 >= self.n or not _php_is(self.toks[i + 1], "("):
                 return None
             prev = self.prev_text(i)
             if prev.lower() in _PHP_MEMBER_PREV:
                 return None
-            if prev == "\\" and i >= 2 and self.toks[i - 2].kind == PhpKind.ID:
+            if prev == "\\" and i >= 2 and self.toks[i - 2].kind == _K_ID:
                 return None
             args: list[bytes | float] = []
             used: list[str] = []
@@ -3081,7 +3183,7 @@ class _PhpFolder:
             except (ValueError, binascii.Error, zlib.error, UnicodeDecodeError, OverflowError):
                 return None
             return _PhpValue(value, j + 1, [*used, name])
-        if t.kind == PhpKind.PUNCT and t.text == "(":
+        if t.kind == _K_PUNCT and t.text == "(":
             sub = self.expr(i + 1, depth + 1)
             if sub is None or sub.end >= self.n or not _php_is(self.toks[sub.end], ")"):
                 return None
@@ -3094,7 +3196,7 @@ class _PhpFolder:
         if k < self.n and _php_is(self.toks[k], "-"):
             neg = True
             k += 1
-        if k < self.n and self.toks[k].kind == PhpKind.NUM:
+        if k < self.n and self.toks[k].kind == _K_NUM:
             nxt = self.toks[k + 1] if k + 1 < self.n else None
             if nxt is not None and (_php_is(nxt, ",") or _php_is(nxt, ")")):
                 v = _php_number(self.toks[k])
@@ -3116,7 +3218,7 @@ class _PhpFolder:
             if nxt is None:
                 break
             after = self.toks[nxt.end] if nxt.end < self.n else None
-            if after is not None and after.kind == PhpKind.PUNCT and after.text in _PHP_HIGH_NEXT:
+            if after is not None and after.kind == _K_PUNCT and after.text in _PHP_HIGH_NEXT:
                 break
             total += len(nxt.value)
             if total > self.max_bytes or (terms & 4095 == 0 and time.monotonic() > self.deadline):
@@ -3135,48 +3237,54 @@ def _php_fold_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
     folder = _PhpFolder(toks, ctx.limit - ctx.length + 1024, ctx.deadline)
     out: list[PhpToken] = []
     changed = False
-    i = 0
     n = len(toks)
-    while i < n:
-        if (i & 1023) == 0 and ctx.expired():
-            out.extend(toks[i:])
+    # Only a literal or a call of a decoding function starts a fold: the tokens between them are
+    # copied a slice at a time.
+    starts = [k for k, t in enumerate(toks) if t[0] == _K_STR or (t[0] == _K_ID and t[1].lower() in _PHP_FUNCS)]
+    i = 0
+    for count, k in enumerate(starts):
+        if k < i:
+            continue  # inside a chain folded or skipped whole
+        if (count & 255) == 0 and ctx.expired():
             break
+        out.extend(toks[i:k])
+        i = k
         t = toks[i]
         if (
-            t.kind == PhpKind.STR
+            t.kind == _K_STR
             and not (i + 1 < n and _php_is(toks[i + 1], "."))
             and not (t.text[:1] in '"<' and _PHP_HOT_ESCAPE.search(t.text))
         ):  # a lone literal without an escape that spells printable ASCII: nothing worth folding
             out.append(t)
             i += 1
             continue
-        if t.kind in (PhpKind.STR, PhpKind.ID) and not (t.kind == PhpKind.ID and t.text.lower() not in _PHP_FUNCS):
-            prev = folder.prev_text(i)
-            allow_concat = prev not in _PHP_HIGH_PREV
-            r = folder.expr(i, 0, concat=allow_concat)
-            if r is not None:
-                used = list(r.used)
-                if r.terms > 1:
-                    used.append("concat")
-                text = _printable_text(r.value) if used else None
-                if text is not None:
-                    lit = php_literal(text)
-                    old = sum(len(x.text) for x in toks[i : r.end])
-                    if ctx.grow(len(lit) - old):
-                        out.append(PhpToken(PhpKind.STR, lit, t.trivia, -1))
-                        if len(lit) >= _KNOWN_LITERAL_CHARS:
-                            ctx.literals[id(lit)] = (lit, r.value, text)
-                        for name in used:
-                            ctx.step(name)
-                        changed = True
-                        i = r.end
-                        continue
-                if r.terms > 1:  # a chain that cannot be folded: skip it whole (linear time)
-                    out.extend(toks[i : r.end])
+        prev = folder.prev_text(i)
+        allow_concat = prev not in _PHP_HIGH_PREV
+        r = folder.expr(i, 0, concat=allow_concat)
+        if r is not None:
+            used = list(r.used)
+            if r.terms > 1:
+                used.append("concat")
+            text = _printable_text(r.value) if used else None
+            if text is not None:
+                lit = php_literal(text)
+                old = sum(len(x.text) for x in toks[i : r.end])
+                if ctx.grow(len(lit) - old):
+                    out.append(PhpToken(_K_STR, lit, t.trivia, -1))
+                    if len(lit) >= _KNOWN_LITERAL_CHARS:
+                        ctx.literals[id(lit)] = (lit, r.value, text)
+                    for name in used:
+                        ctx.step(name)
+                    changed = True
                     i = r.end
                     continue
+            if r.terms > 1:  # a chain that cannot be folded: skip it whole (linear time)
+                out.extend(toks[i : r.end])
+                i = r.end
+                continue
         out.append(t)
         i += 1
+    out.extend(toks[i:])
     return out if changed else None
 
 
@@ -3185,7 +3293,7 @@ _PHP_TRIVIA_PIECE = re.compile(r"\s+|(?://|#)[^\n\r]*|/\*[\s\S]*?\*/|/\*[\s\S]*"
 
 def _php_clean(toks: Sequence[PhpToken]) -> bool:
     """No unterminated string, heredoc or trailing block comment."""
-    if any(t.kind == PhpKind.BAD for t in toks):
+    if any(t.kind == _K_BAD for t in toks):
         return False
     tail = toks[-1].trivia if toks else ""
     if "/*" not in tail:
@@ -3198,7 +3306,7 @@ def _php_clean(toks: Sequence[PhpToken]) -> bool:
 
 def _php_punct_in(t: PhpToken | None, chars: str) -> bool:
     """Is ``t`` a one-character punctuator among ``chars``?"""
-    return t is not None and t.kind == PhpKind.PUNCT and len(t.text) == 1 and t.text in chars
+    return t is not None and t.kind == _K_PUNCT and len(t.text) == 1 and t.text in chars
 
 
 def _php_eval_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
@@ -3210,7 +3318,7 @@ def _php_eval_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
     while i < n:
         t = toks[i]
         if (
-            t.kind == PhpKind.ID
+            t.kind == _K_ID
             and t.text.lower() in ("eval", "assert")
             and i + 2 < n
             and _php_is(toks[i + 1], "(")
@@ -3237,8 +3345,8 @@ def _php_eval_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
                     ptoks = _peel_php(ptoks, ctx)
                     body = ptoks[:-1]
                     tail = ptoks[-1].trivia
-                    if body and body[-1].kind in (PhpKind.HTML, PhpKind.CLOSE):
-                        body.append(PhpToken(PhpKind.OPEN, "<?php", "", -1))
+                    if body and body[-1].kind in (_K_HTML, _K_CLOSE):
+                        body.append(PhpToken(_K_OPEN, "<?php", "", -1))
                         tail = " " + tail
                     if body:
                         lead = t.trivia
@@ -3294,7 +3402,7 @@ def _php_escape_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
     """In-place decoding of escapes in double-quoted strings that interpolate (not foldable)."""
     out: list[PhpToken] | None = None
     for i, t in enumerate(toks):
-        if t.kind != PhpKind.STR or not t.text.startswith('"') or "\\" not in t.text:
+        if t.kind != _K_STR or not t.text.startswith('"') or "\\" not in t.text:
             continue
         found = False
 
@@ -3325,7 +3433,8 @@ def _php_escape_pass(toks: list[PhpToken], ctx: _Ctx) -> list[PhpToken] | None:
 def _php_round(text: str, ctx: _Ctx, allowed: frozenset[str] | None) -> tuple[str, list[str]]:
     """One round: fold literal expressions, splice ``eval`` payloads, decode escapes in place."""
     low = text.lower()
-    hints = any(f in low for f in _PHP_FUNCS) or "\\" in text or "eval" in low or "assert" in low
+    # (the one-character test first: a backslash is in most PHP, and each name test reads the text)
+    hints = "\\" in text or "eval" in low or "assert" in low or any(f in low for f in _PHP_FUNCS)
     if not hints and not re.search(r"['\"]\s*\.\s*['\"]", text):
         return text, []
     start_in_code = not text.lstrip().startswith("<?")
