@@ -44,10 +44,10 @@ from pathlib import Path
 
 import yara_x
 
-from skimguard.analyze import triage, yara_rules
-from skimguard.analyze.engine import Options, analyze_bytes
+from skimguard.analyze import yara_rules
+from skimguard.analyze.engine import Options, analyze_bytes, warm_up
 from skimguard.analyze.files import Unreadable
-from skimguard.analyze.model import FileVerdict, Language, Verdict
+from skimguard.analyze.model import FileVerdict, Verdict
 from skimguard.cli_analyze import AnalysisPool, default_jobs
 from skimguard.intel import IntelIndex, parse_feed
 from skimguard.models import Severity
@@ -272,11 +272,8 @@ def main() -> int:
     print(f"rule files: {rule_files}")
 
     files = [args.corpus / "dev" / path for path, _, _ in rows]
-    for language in Language:  # compile rules and load grammars outside the timing
-        yara_rules.packaged_rule_set(language)
-    analyze_bytes(b"warm-up", "x.js")
-    if intel is not None:  # and the threat-intel prefilter, as the pool's workers do at start
-        triage.intel_prefilter(intel)
+    # compile rules, prefilters and parsers outside the timing, as the pool's workers do at start
+    warm_up(Options(intel=intel))
     timings: dict[str, Timing] = {}
     off, timings["pipeline, intel off, 1 process"] = run(rows, Options(), args.repeat)
     table(rows, off, "intel off", args.show_misses)

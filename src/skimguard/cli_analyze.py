@@ -70,17 +70,13 @@ _worker_options: Options | None = None
 
 
 def _init_worker(options: Options) -> None:
-    """Once per worker process: keep the options and compile every rule set (and the threat-intel
-    prefilter, when a feed is loaded) before the first file."""
+    """Once per worker process: keep the options and build everything the engine builds on first
+    use (rule sets, prefilters, parsers: :func:`.engine.warm_up`) before the first file."""
     global _worker_options
-    from skimguard.analyze import triage, yara_rules
-    from skimguard.analyze.model import Language
+    from skimguard.analyze import engine
 
     _worker_options = options
-    for language in Language:
-        yara_rules.packaged_rule_set(language)
-    if options.intel is not None and len(options.intel):
-        triage.intel_prefilter(options.intel)
+    engine.warm_up(options)
 
 
 def _analyze_file(path: Path, options: Options) -> FileVerdict | Unreadable:

