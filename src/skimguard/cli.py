@@ -6,6 +6,7 @@ Exit codes (DESIGN §5): 0 nothing at or above ``--fail-on``; 1 findings at or a
 
 from __future__ import annotations
 
+import gc
 import getpass
 import importlib
 import io
@@ -405,4 +406,10 @@ def _own_commands() -> set[str]:
 
 def main() -> None:
     load_commands(sys.argv[1:])
-    app()
+    try:
+        app()
+    finally:
+        # What the command built (a web root's stat cache: a million objects) is freed at exit
+        # anyway; frozen, it is left out of the interpreter's last collection, which would
+        # otherwise walk all of it once more (~0.1 s on a 100,000-file re-scan).
+        gc.freeze()
