@@ -253,6 +253,20 @@ class _Present:
     folded: frozenset[str]
 
 
+def _thread_scanner(
+    local: threading.local, rules: Callable[[], yara_x.Rules], timeout: int, *, fast: bool = False
+) -> yara_x.Scanner:
+    """The scanner kept in ``local`` for this thread, built from ``rules()`` on first use: a
+    ``yara_x.Scanner`` is not shared between threads, and building one costs more than a short scan."""
+    scanner: yara_x.Scanner | None = getattr(local, "scanner", None)
+    if scanner is None:
+        scanner = yara_x.Scanner(rules())
+        scanner.fast_scan(fast)
+        scanner.set_timeout(timeout)
+        local.scanner = scanner
+    return scanner
+
+
 @functools.cache
 def _needle_rules(exact: tuple[str, ...], folded: tuple[str, ...]) -> yara_x.Rules:
     """One rule per needle, compiled once per process: ``e<i>`` is ``exact[i]`` (needles of two
@@ -286,14 +300,10 @@ class _NeedleSet:
         object.__setattr__(self, "_chars", tuple(n for n in self.exact if len(n) == 1))
 
     def _scanner(self) -> yara_x.Scanner:
-        """This thread's scanner (building one costs more than a short scan)."""
-        scanner: yara_x.Scanner | None = getattr(self._local, "scanner", None)
-        if scanner is None:
-            scanner = yara_x.Scanner(_needle_rules(self.exact, self.folded))
-            scanner.fast_scan(True)  # presence is all a rule asks: its first match is enough
-            scanner.set_timeout(_NEEDLE_SCAN_TIMEOUT_SECONDS)
-            self._local.scanner = scanner
-        return scanner
+        # fast scan: presence is all a rule asks, its first match is enough
+        return _thread_scanner(
+            self._local, lambda: _needle_rules(self.exact, self.folded), _NEEDLE_SCAN_TIMEOUT_SECONDS, fast=True
+        )
 
     def _in_python(self, text: str) -> _Present:
         low = text.lower()
@@ -465,11 +475,8 @@ class IntelPrefilter:
             return True
         if any(char in text for char in _CASEFOLD_INTO_ASCII):
             return True
-        scanner: yara_x.Scanner | None = getattr(self._local, "scanner", None)
-        if scanner is None:  # reused: building one costs more than a short scan; one per thread
-            scanner = yara_x.Scanner(self.rules)
-            scanner.set_timeout(_INTEL_SCAN_TIMEOUT_SECONDS)
-            self._local.scanner = scanner
+        rules = self.rules
+        scanner = _thread_scanner(self._local, lambda: rules, _INTEL_SCAN_TIMEOUT_SECONDS)
         try:
             return bool(scanner.scan(text.encode("utf-8", "surrogatepass")).matching_rules)
         except yara_x.TimeoutError:
