@@ -122,9 +122,9 @@ rule SG464_php_superglobal_hidden
     strings:
         $varvar = /\$\{\s*["']_(GET|POST|REQUEST|COOKIE|SERVER|FILES)["']\s*\}/ nocase
         $varvar_concat = /\$\{\s*["'][A-Za-z_]{0,8}["']\s*\.\s*["'][A-Za-z_]{0,8}["']/
-        // an escape as PHP reads it (\x and 1-2 hex digits, \ and 1-3 octal digits) starts with \x
-        // and a hex digit or \ and an octal digit; a longer escape would make yara-x find the
-        // pattern by its escapes, which obfuscated files hold by the hundred thousand, not by ${
+        // an escape as PHP reads it: \x and 1-2 hex digits, or \ and 1-3 octal digits. Only its
+        // first digit is matched: a longer tail would make yara-x look for the pattern by the
+        // escapes (obfuscated files hold them by the hundred thousand) instead of by the rare ${
         $varvar_escape = /\$\{\s*["'][^"'\n]{0,6}\\(x[0-9a-fA-F]|[0-7])/
         $globals_escape = /\$GLOBALS\s*\[\s*["'][^"'\n]{0,6}\\(x[0-9a-fA-F]|[0-7])/
         $copy_call = /=\s*\$_(COOKIE|POST|REQUEST|GET)\s*;[\s\S]{0,200}\$[a-z_][a-z0-9_]{0,30}\s*\[\s*[0-9]{1,4}\s*\]\s*\(/ nocase
