@@ -430,9 +430,9 @@ def test_a_thread_reuses_its_scanner_per_rule_set() -> None:
     assert [h.rule_id for h in scan_rules(text, language=Language.PHP)] == ["SG429", "SG430"]
 
 
-# --- atom steering (skimmer_server.yar: superglobals spelled [$\xff]_POST) -----------------------
+# --- atom steering (skimmer_server.yar: superglobals spelled [$\xff][_\xff]POST) ----------------
 
-_STEERED = "[$\\xff]_"
+_STEERED = "[$\\xff][_\\xff]"
 
 
 def _all_fixture_texts() -> list[bytes]:
@@ -442,7 +442,7 @@ def _all_fixture_texts() -> list[bytes]:
 def test_steered_superglobals_match_exactly_what_the_plain_spelling_matches() -> None:
     sources = packaged_rule_sources()
     patterns = [line for text in sources.values() for line in text.splitlines() if line.lstrip().startswith("$")]
-    assert sum(_STEERED in line for line in patterns) == 11
+    assert sum(_STEERED in line for line in patterns) == 13
     plain = compile_rules({name: text.replace(_STEERED, "\\$_") for name, text in sources.items()})
     texts = _all_fixture_texts()
     assert len(texts) == 98

@@ -1,7 +1,8 @@
 /*
  * skimguard: server-side (PHP) traits of skimmers and of the backdoors that plant them.
  * Same meta contract and the same "traits, not verdicts" policy as skimmer_js.yar. A superglobal
- * spelled [$\xff]_POST steers yara-x's atom to a rarer word of the pattern (see skimmer_server.yar).
+ * spelled [$\xff][_\xff]POST steers yara-x's atom to a rarer word of the pattern (see the
+ * header of skimmer_server.yar).
  */
 
 rule SG429_php_reads_card_data
@@ -209,7 +210,7 @@ rule SG438_php_request_code_execution
         false_positives = "None known in production code."
         language = "php"
     strings:
-        $exec = /[^a-z_>:$](eval|assert|system|passthru|shell_exec|exec|popen|proc_open|create_function|include|require)(_once)?\s*\(\s*(@\s*)?(stripslashes\s*\(\s*|base64_decode\s*\(\s*|trim\s*\(\s*)?\$_(GET|POST|REQUEST|COOKIE|SERVER)/ nocase
+        $exec = /[^a-z_>:$](eval|assert|system|passthru|shell_exec|exec|popen|proc_open|create_function|include|require)(_once)?\s*\(\s*(@\s*)?(stripslashes\s*\(\s*|base64_decode\s*\(\s*|trim\s*\(\s*)?[$\xff][_\xff](GET|POST|REQUEST|COOKIE|SERVER)/ nocase
         $var_function = /\$_(GET|POST|REQUEST|COOKIE)\s*\[[^\]]{1,40}\]\s*\(\s*\$_/
     condition:
         any of them
@@ -247,9 +248,9 @@ rule SG457_php_request_log_in_web_root
         false_positives = "Careless debug logging into a file next to the script."
         language = "php"
     strings:
-        $put = /file_put_contents\s*\(\s*(\\?["'][a-zA-Z0-9_.\-][^"'\n]{0,100}\.(txt|log|html?|dat|db|csv|json|xml|bak)\\?["']|[^,;]{0,80}(DOCUMENT_ROOT|getBaseDir|__DIR__|dirname\s*\(\s*__FILE__|\/media\/|\/pub\/|\/skin\/|\/var\/www)[^,;]{0,120})\s*,\s*[^;]{0,80}(json_encode|serialize|print_r|var_export|implode|http_build_query|base64_encode)\s*\(\s*(\\?["'][^"']{0,10}\\?["']\s*,\s*)?[$\xff]_(POST|REQUEST|COOKIE|GET)[^;]{0,200}FILE_APPEND/ nocase
+        $put = /file_put_contents\s*\(\s*(\\?["'][a-zA-Z0-9_.\-][^"'\n]{0,100}\.(txt|log|html?|dat|db|csv|json|xml|bak)\\?["']|[^,;]{0,80}(DOCUMENT_ROOT|getBaseDir|__DIR__|dirname\s*\(\s*__FILE__|\/media\/|\/pub\/|\/skin\/|\/var\/www)[^,;]{0,120})\s*,\s*[^;]{0,80}(json_encode|serialize|print_r|var_export|implode|http_build_query|base64_encode)\s*\(\s*(\\?["'][^"']{0,10}\\?["']\s*,\s*)?[$\xff][_\xff](POST|REQUEST|COOKIE|GET)[^;]{0,200}FILE_APPEND/ nocase
         $open = /fopen\s*\(\s*(\\?["'][a-zA-Z0-9_.\-][^"'\n]{0,100}\.(txt|log|html?|dat|db|csv|json|xml|bak)\\?["']|[^,;]{0,80}(DOCUMENT_ROOT|getBaseDir|__DIR__|dirname\s*\(\s*__FILE__|\/media\/|\/pub\/|\/skin\/|\/var\/www)[^,;]{0,120})\s*,\s*\\?["']a\+?b?\\?["']\s*\)/ nocase
-        $write_dump = /(fwrite|fputs)\s*\(\s*\$\w{1,30}\s*,\s*[^;]{0,80}(json_encode|serialize|print_r|var_export|implode|http_build_query|base64_encode)\s*\(\s*(\\?["'][^"']{0,10}\\?["']\s*,\s*)?[$\xff]_(POST|REQUEST|COOKIE|GET)/ nocase
+        $write_dump = /(fwrite|fputs)\s*\(\s*\$\w{1,30}\s*,\s*[^;]{0,80}(json_encode|serialize|print_r|var_export|implode|http_build_query|base64_encode)\s*\(\s*(\\?["'][^"']{0,10}\\?["']\s*,\s*)?[$\xff][_\xff](POST|REQUEST|COOKIE|GET)/ nocase
     condition:
         $put or
         for any i in (1..#open) : (

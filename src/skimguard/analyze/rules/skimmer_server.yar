@@ -19,11 +19,11 @@
  * they are, and "$_GE"/"$_PO" outrank any function name: a pattern that names a superglobal would
  * be run at every $_POST of a file (tens of thousands in a web root), each time through its gaps.
  * A pattern that also names a rarer word (extract, fwrite, fopen, file_put_contents, include,
- * preg_replace, call_user_func...) spells the superglobal [$\xff]_POST instead. The engine scans
- * UTF-8 only, where the byte 0xFF never occurs, so the pattern matches exactly what \$_POST
- * matches (the webroot prefilter, on raw bytes, may pass a file more: never unsound); the 0xFF
- * demotes the superglobal's pieces and the rarer word becomes the atom. Patterns whose only
- * word is the superglobal keep \$_.
+ * system, preg_replace, call_user_func...) spells the superglobal [$\xff][_\xff]POST instead.
+ * The engine scans UTF-8 only, where the byte 0xFF never occurs, so the pattern matches exactly
+ * what \$_POST matches (the webroot prefilter, on raw bytes, may pass a file more: never
+ * unsound); the 0xFF demotes every piece of the superglobal (GET keeps only 3 letters) and the
+ * rarer word becomes the atom. Patterns whose only word is the superglobal keep \$_.
  *
  * Request input is $_GET/$_POST/$_REQUEST/$_COOKIE/$_FILES, the HTTP_* headers in $_SERVER (also
  * through getenv), $HTTP_*_VARS and php://input; command-line arguments ($_SERVER['argv']) are not.
@@ -42,14 +42,14 @@ rule SG461_php_request_input_run_as_code
         language = "php"
     strings:
         $eval = /[^a-z0-9_>:$](eval|assert|create_function)\s*\(\s*(["'][^"']{0,30}["']\s*,\s*)?(@\s*)?([a-z0-9_]{2,30}\s*\(\s*(@\s*)?){0,5}(\$_(GET|POST|REQUEST|COOKIE|FILES)\b|\$_SERVER\s*\[\s*["']HTTP_|\$HTTP_(GET|POST|COOKIE)_VARS|file_get_contents\s*\(\s*["']php:\/\/input|getenv\s*\(\s*["']HTTP_)/ nocase
-        $include = /[^a-z0-9_>:$](include|require)(_once)?\s*\(?\s*(@\s*)?([$\xff]_(GET|POST|REQUEST|COOKIE)\s*\[|[$\xff]_FILES\s*\[[^\]]{1,40}\]\s*\[\s*["']tmp_name)/ nocase
+        $include = /[^a-z0-9_>:$](include|require)(_once)?\s*\(?\s*(@\s*)?([$\xff][_\xff](GET|POST|REQUEST|COOKIE)\s*\[|[$\xff][_\xff]FILES\s*\[[^\]]{1,40}\]\s*\[\s*["']tmp_name)/ nocase
         $request_var = /\$[a-z_][a-z0-9_]{0,30}\s*=\s*\(?\s*@?\s*([a-z0-9_]{2,30}\s*\(\s*){0,3}(\$_(GET|POST|REQUEST|COOKIE|FILES)\b|\$_SERVER\s*\[\s*["']HTTP_|\$HTTP_(GET|POST|COOKIE)_VARS|file_get_contents\s*\(\s*["']php:\/\/input|getenv\s*\(\s*["']HTTP_)/ nocase
         $eval_var = /[^a-z0-9_>:$](eval|assert)\s*\(\s*(@\s*)?([a-z0-9_]{2,30}\s*\(\s*){0,3}\$[a-z_][a-z0-9_]{0,30}\s*\)/ nocase
-        $preg_e = /preg_replace\s*\(\s*["'](\/|#|~|@|!|\|)[^"']{0,120}(\/|#|~|@|!|\|)[imsxuADSUXJ]{0,6}e[imsxuADSUXJ]{0,6}["']\s*,[^;]{0,300}([$\xff]_(GET|POST|REQUEST|COOKIE)\b|[$\xff]_SERVER\s*\[\s*["']HTTP_)/
+        $preg_e = /preg_replace\s*\(\s*["'](\/|#|~|@|!|\|)[^"']{0,120}(\/|#|~|@|!|\|)[imsxuADSUXJ]{0,6}e[imsxuADSUXJ]{0,6}["']\s*,[^;]{0,300}([$\xff][_\xff](GET|POST|REQUEST|COOKIE)\b|[$\xff][_\xff]SERVER\s*\[\s*["']HTTP_)/
         $called = /(\$_(GET|POST|REQUEST|COOKIE)\s*\[[^\]\n]{1,40}\]|\$_SERVER\s*\[\s*["']HTTP_[A-Z_]{1,40}["']\s*\])\s*\(/
-        $callback_first = /[^a-z0-9_>:$](call_user_func(_array)?|array_map|register_shutdown_function|register_tick_function|forward_static_call(_array)?|ob_start|set_error_handler|set_exception_handler|header_register_callback|spl_autoload_register)\s*\(\s*(@\s*)?([$\xff]_(GET|POST|REQUEST|COOKIE)\s*\[|[$\xff]_SERVER\s*\[\s*["']HTTP_)/ nocase
-        $callback_second = /[^a-z0-9_>:$](usort|uasort|uksort|array_filter|array_walk|array_walk_recursive|array_reduce|preg_replace_callback|iterator_apply)\s*\(\s*[^,;()]{1,120},\s*(@\s*)?([$\xff]_(GET|POST|REQUEST|COOKIE)\s*\[|[$\xff]_SERVER\s*\[\s*["']HTTP_)/ nocase
-        $extract_call = /[^a-z0-9_>:$]extract\s*\(\s*[$\xff]_(GET|POST|REQUEST|COOKIE)\b[\s\S]{0,200}[^a-z0-9_>:$\\]\$[a-z_][a-z0-9_]{0,30}\s*\(\s*\$[a-z_][a-z0-9_]{0,30}\s*[,)]/ nocase
+        $callback_first = /[^a-z0-9_>:$](call_user_func(_array)?|array_map|register_shutdown_function|register_tick_function|forward_static_call(_array)?|ob_start|set_error_handler|set_exception_handler|header_register_callback|spl_autoload_register)\s*\(\s*(@\s*)?([$\xff][_\xff](GET|POST|REQUEST|COOKIE)\s*\[|[$\xff][_\xff]SERVER\s*\[\s*["']HTTP_)/ nocase
+        $callback_second = /[^a-z0-9_>:$](usort|uasort|uksort|array_filter|array_walk|array_walk_recursive|array_reduce|preg_replace_callback|iterator_apply)\s*\(\s*[^,;()]{1,120},\s*(@\s*)?([$\xff][_\xff](GET|POST|REQUEST|COOKIE)\s*\[|[$\xff][_\xff]SERVER\s*\[\s*["']HTTP_)/ nocase
+        $extract_call = /[^a-z0-9_>:$]extract\s*\(\s*[$\xff][_\xff](GET|POST|REQUEST|COOKIE)\b[\s\S]{0,200}[^a-z0-9_>:$\\]\$[a-z_][a-z0-9_]{0,30}\s*\(\s*\$[a-z_][a-z0-9_]{0,30}\s*[,)]/ nocase
     condition:
         any of ($eval, $include, $preg_e, $called, $callback_first, $callback_second, $extract_call) or
         for any i in (1..#request_var) : (
@@ -69,7 +69,7 @@ rule SG462_php_request_input_run_as_command
         false_positives = "None known in production code."
         language = "php"
     strings:
-        $exec = /[^a-z0-9_>:$](system|passthru|shell_exec|exec|popen|proc_open|pcntl_exec|expect_popen)\s*\(\s*(@\s*)?([a-z0-9_]{2,30}\s*\(\s*(@\s*)?){0,5}(\$_(GET|POST|REQUEST|COOKIE|FILES)\b|\$_SERVER\s*\[\s*["']HTTP_|\$HTTP_(GET|POST|COOKIE)_VARS|file_get_contents\s*\(\s*["']php:\/\/input|getenv\s*\(\s*["']HTTP_)/ nocase
+        $exec = /[^a-z0-9_>:$](system|passthru|shell_exec|exec|popen|proc_open|pcntl_exec|expect_popen)\s*\(\s*(@\s*)?([a-z0-9_]{2,30}\s*\(\s*(@\s*)?){0,5}([$\xff][_\xff](GET|POST|REQUEST|COOKIE|FILES)\b|\$_SERVER\s*\[\s*["']HTTP_|\$HTTP_(GET|POST|COOKIE)_VARS|file_get_contents\s*\(\s*["']php:\/\/input|getenv\s*\(\s*["']HTTP_)/ nocase
         $request_var = /\$[a-z_][a-z0-9_]{0,30}\s*=\s*\(?\s*@?\s*([a-z0-9_]{2,30}\s*\(\s*){0,3}(\$_(GET|POST|REQUEST|COOKIE|FILES)\b|\$_SERVER\s*\[\s*["']HTTP_|\$HTTP_(GET|POST|COOKIE)_VARS|file_get_contents\s*\(\s*["']php:\/\/input|getenv\s*\(\s*["']HTTP_)/ nocase
         $exec_var = /[^a-z0-9_>:$](system|passthru|shell_exec|exec|popen|proc_open|pcntl_exec)\s*\(\s*(@\s*)?([a-z0-9_]{2,30}\s*\(\s*){0,3}["']?\$[a-z_][a-z0-9_]{0,30}\s*["'.,)]/ nocase
         $backtick = /(=|\(|echo|print|return)\s*\x60([^\x60\n"'.]{0,40}[\s{])?\$_(GET|POST|REQUEST|COOKIE)\s*\[/
@@ -291,10 +291,10 @@ rule SG470_php_writes_supplied_code
         false_positives = "Web-based file editors installed in the web root (themselves a back door)."
         language = "php"
     strings:
-        $put_request = /file_put_contents\s*\(\s*(@\s*)?[^,;]{0,80}[$\xff]_(GET|POST|REQUEST|COOKIE)\s*\[[^,;]{0,80},\s*[^;]{0,80}[$\xff]_(GET|POST|REQUEST|COOKIE)\s*\[/ nocase
-        $fwrite_request = /fwrite\s*\(\s*(@\s*)?fopen\s*\(\s*[^,;]{0,80}[$\xff]_(GET|POST|REQUEST|COOKIE)\s*\[[^;]{0,120},\s*[^;]{0,80}[$\xff]_(GET|POST|REQUEST|COOKIE)\s*\[/ nocase
-        $open_request = /fopen\s*\(\s*(@\s*)?[^,;]{0,80}[$\xff]_(GET|POST|REQUEST|COOKIE)\s*\[[^,;]{0,80},\s*["'][wax]\+?b?["']\s*\)/ nocase
-        $write_request = /(fwrite|fputs)\s*\(\s*\$[a-z_][a-z0-9_]{0,30}\s*,\s*[^;]{0,40}[$\xff]_(GET|POST|REQUEST|COOKIE)\s*\[/ nocase
+        $put_request = /file_put_contents\s*\(\s*(@\s*)?[^,;]{0,80}[$\xff][_\xff](GET|POST|REQUEST|COOKIE)\s*\[[^,;]{0,80},\s*[^;]{0,80}[$\xff][_\xff](GET|POST|REQUEST|COOKIE)\s*\[/ nocase
+        $fwrite_request = /fwrite\s*\(\s*(@\s*)?fopen\s*\(\s*[^,;]{0,80}[$\xff][_\xff](GET|POST|REQUEST|COOKIE)\s*\[[^;]{0,120},\s*[^;]{0,80}[$\xff][_\xff](GET|POST|REQUEST|COOKIE)\s*\[/ nocase
+        $open_request = /fopen\s*\(\s*(@\s*)?[^,;]{0,80}[$\xff][_\xff](GET|POST|REQUEST|COOKIE)\s*\[[^,;]{0,80},\s*["'][wax]\+?b?["']\s*\)/ nocase
+        $write_request = /(fwrite|fputs)\s*\(\s*\$[a-z_][a-z0-9_]{0,30}\s*,\s*[^;]{0,40}[$\xff][_\xff](GET|POST|REQUEST|COOKIE)\s*\[/ nocase
         $put_php = /file_put_contents\s*\(\s*[^,;]{0,160}\.(php[0-9]?|phtml|phar|inc)["']?\s*,\s*(@\s*)?(base64_decode|gzinflate|gzuncompress|str_rot13|hex2bin|file_get_contents\s*\(\s*["']https?:|curl_exec)/ nocase
         $copy_remote = /[^a-z0-9_>:$]copy\s*\(\s*["'](https?|ftp):\/\/[^"']{1,300}["']\s*,\s*[^;]{0,160}\.(php[0-9]?|phtml|phar|inc)["']/ nocase
     condition:
