@@ -238,8 +238,8 @@ rule SG468_php_password_gated_backdoor
         false_positives = "None known."
         language = "php"
     strings:
-        $gate1 = /(md5|sha1|crypt|hash\s*\(\s*["'][a-z0-9]{3,10}["']\s*,)\s*\(?\s*(@\s*)?\$_(GET|POST|REQUEST|COOKIE|SERVER)\s*\[[^\]]{1,60}\]\s*\)\s*(===?|!==?)\s*["'][0-9a-fA-F]{32,128}["']/ nocase
-        $gate2 = /["'][0-9a-fA-F]{32,128}["']\s*(===?|!==?)\s*(md5|sha1|crypt|hash\s*\(\s*["'][a-z0-9]{3,10}["']\s*,)\s*\(?\s*(@\s*)?\$_(GET|POST|REQUEST|COOKIE|SERVER)\s*\[/ nocase
+        $gate1 = /(md5|sha1|crypt|hash\s*\(\s*["'][a-z0-9]{3,10}["']\s*,)\s*\(?\s*(@\s*)?[$\xff][_\xff](GET|POST|REQUEST|COOKIE|SERVER)\s*\[[^\]]{1,60}\]\s*\)\s*(===?|!==?)\s*["'][0-9a-fA-F]{32,128}["']/ nocase
+        $gate2 = /["'][0-9a-fA-F]{32,128}["']\s*(===?|!==?)\s*(md5|sha1|crypt|hash\s*\(\s*["'][a-z0-9]{3,10}["']\s*,)\s*\(?\s*(@\s*)?[$\xff][_\xff](GET|POST|REQUEST|COOKIE|SERVER)\s*\[/ nocase
         $sink = /([^a-z0-9_>:$](eval|assert|system|passthru|shell_exec|exec|popen|proc_open|create_function|include|require|include_once|require_once|move_uploaded_file|file_put_contents|fwrite)\s*\(|[^a-z0-9_>:$]copy\s*\(\s*\$_FILES|\$_(GET|POST|REQUEST|COOKIE)\s*\[[^\]]{1,40}\]\s*\()/ nocase
         $strong_sink = /[^a-z0-9_>:$](eval|assert|system|passthru|shell_exec|popen|proc_open|create_function|move_uploaded_file)\s*\(/ nocase
     condition:
@@ -265,7 +265,7 @@ rule SG469_php_unrestricted_uploader
         language = "php"
     strings:
         $tmp = /\$(_FILES|HTTP_POST_FILES)\s*\[[^\]]{1,40}\]\s*\[\s*["']tmp_name["']\s*\]/ nocase
-        $chosen = /(\$(_FILES|HTTP_POST_FILES)\s*\[[^\]]{1,40}\]\s*\[\s*["']name["']\s*\]|\$_(GET|POST|REQUEST)\s*\[[^\]]{1,40}\]\s*\.\s*["']?\/?["']?\s*\.?\s*\$(_FILES|HTTP_POST_FILES))/ nocase
+        $chosen = /(\$(_FILES|HTTP_POST_FILES)\s*\[[^\]]{1,40}\]\s*\[\s*["']name["']\s*\]|[$\xff][_\xff](GET|POST|REQUEST)\s*\[[^\]]{1,40}\]\s*\.\s*["']?\/?["']?\s*\.?\s*\$(_FILES|HTTP_POST_FILES))/ nocase
         $move = /[^a-z0-9_>:$](move_uploaded_file|copy)\s*\(/ nocase
         $move_to_request = /[^a-z0-9_>:$](move_uploaded_file|copy)\s*\(\s*[^,;]{1,120},\s*\$_(GET|POST|REQUEST|COOKIE)\s*\[/ nocase
         $check1 = /(pathinfo|getimagesize|exif_imagetype|finfo_file|finfo_open|mime_content_type|wp_check_filetype|wp_handle_upload|in_array|array_search|image_type_to_extension|preg_match)\s*\(/ nocase
