@@ -5,17 +5,30 @@ Queries of this subsystem live here, on the store's public :meth:`Store.transact
 transaction. Writes are bulk ``INSERT ... ON CONFLICT DO UPDATE`` in chunks (SQLite and PostgreSQL
 both have it), and a scan writes only the rows whose file changed: an unchanged re-scan of a
 100,000-file shop writes nothing but its root row.
+
+The stat cache (every ``webroot_files`` row of a root, which each re-scan compares the walk
+with) is also kept as a **snapshot** in ``webroot_snapshots``: :data:`CHUNKS` compressed blobs
+per root, decoded about three times faster than the rows are selected. It is derived data with
+one rule: the two functions that write file rows, :func:`save_scan_state` and
+:func:`save_baseline`, rewrite the chunks whose rows they changed in the same transaction, so a
+committed snapshot always equals the rows. :func:`stat_cache` reads the table instead when the
+snapshot is missing (a database from before snapshots), of another format, or does not add up
+to the table's row count; the next scan then writes it whole.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
+import marshal
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple, cast
 
-from sqlalchemy import Engine, Table, delete, func, insert, null, select, update
+from sqlalchemy import Connection, Engine, Select, Table, delete, func, insert, null, select, update
 from sqlalchemy.orm import Session
 
 from skimguard.store import Store
@@ -28,6 +41,10 @@ CURRENT_COLUMNS: Final = (
     "analysis",
 )  # fmt: skip
 BASE_COLUMNS: Final = ("base_kind", "base_size", "base_mode", "base_uid", "base_gid", "base_mtime_ns", "base_sha256")
+SNAPSHOTS: Final = cast(Table, t.WebrootSnapshot.__table__)
+CHUNKS: Final = 32  # snapshot chunks per root: a path's is len(path) % CHUNKS, so a re-scan's part is whole chunks
+SNAPSHOT_FORMAT: Final = 1  # bump when FileRow's fields or the encoding change: other formats are not read
+FLAGGED: Final = ("suspicious", "malicious")  # the verdicts whose rows keep an analysis
 
 
 def path_key(path: str) -> str:
@@ -164,43 +181,194 @@ def ensure_root(store: Store, site: str, root: str) -> RootRow:
 def count_files(store: Store, root_id: int) -> int:
     """How many rows a root has (from the primary key index alone)."""
     with store.transaction() as s:
-        return int(s.execute(select(func.count()).where(FILES.c.root_id == root_id)).scalar_one())
+        return _count(s.connection(), root_id)
+
+
+def _count(conn: Connection, root_id: int) -> int:
+    """:func:`count_files` inside a transaction."""
+    return int(conn.execute(select(func.count()).where(FILES.c.root_id == root_id)).scalar_one())
 
 
 def stat_cache(store: Store, root_id: int, *, part: tuple[int, int] = (0, 1)) -> dict[str, CachedRow]:
     """Every row of a root by path (or, with ``part`` ``(index, count)``, those whose
-    :func:`.walk.part_of` is ``index``: ``length(path) % count`` in SQL), as plain tuples in
+    :func:`.walk.part_of` is ``index``: ``length(path) % count``), as plain tuples in
     :class:`FileRow`'s field order (``FileRow._make`` turns one into a row when it is needed):
-    the stat cache a re-scan compares the walk with. The JSON ``analysis`` is read in a second
-    query, by primary key, only for the few rows that have one.
-
-    Built for 100,000 rows: one Core select whose rows are taken straight from the DBAPI
-    cursor (the columns are integers and strings, which neither SQLite nor psycopg converts, so
-    SQLAlchemy's ``Row`` wrappers would only cost time), no per-row objects but the driver's
-    tuples. On SQLite the root is matched as ``root_id + 0``: the primary key index is ordered by
-    path hash, so reading a root through it visits the table's pages in random order, while a
-    scan of the table reads them in order (a root's rows are written together) and is about
-    twice as fast; PostgreSQL's planner makes that choice itself."""
-    f = FILES.c
-    columns = [null() if name == "analysis" else f[name] for name in FileRow._fields]
-    index, parts = part
-    with store.transaction() as s:
+    the stat cache a re-scan compares the walk with. Read from the snapshot when it is whole
+    (:func:`_from_snapshot`), from the table otherwise (:func:`_from_table`): the same rows
+    either way. The JSON ``analysis`` is read in a second query, by primary key, only for the
+    few rows that have one."""
+    with store.transaction() as s, _gc_paused():
         conn = s.connection()
-        query = select(*columns).where((f.root_id + 0 if conn.dialect.name == "sqlite" else f.root_id) == root_id)
-        if parts > 1:
-            query = query.where(func.length(f.path) % parts == index)
-        result = conn.execute(query)
-        fetched = cast(list[CachedRow], result.cursor.fetchall())  # plain tuples (see above)
-        result.close()
-        rows = {row[PATH]: row for row in fetched}
-        flagged = [path_key(row[PATH]) for row in fetched if row[VERDICT] in ("suspicious", "malicious")]
+        rows = _from_snapshot(conn, root_id, part)
+        if rows is None:
+            rows = _from_table(conn, root_id, part)
+        flagged = [path_key(path) for path, row in rows.items() if row[VERDICT] in FLAGGED]
         for keys in _chunks(flagged):  # the only rows with an analysis kept, by primary key
-            bad = select(f.path, f.analysis).where(f.root_id == root_id, f.path_hash.in_(keys))
+            bad = select(FILES.c.path, FILES.c.analysis).where(FILES.c.root_id == root_id, FILES.c.path_hash.in_(keys))
             for path, analysis in conn.execute(bad):
                 row = rows.get(path)
                 if row is not None and analysis:
                     rows[path] = (*row[:ANALYSIS], analysis, *row[ANALYSIS + 1 :])
         return rows
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while the stat cache is built: a million new objects
+    (strings and integers in tuples, no cycles) would set off collections that walk them again
+    and again (a third of the time). Reference counting still frees everything; the tuples are
+    left out of later collections (the collector stops tracking tuples of plain values)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _select_rows(conn: Connection, root_id: int) -> Select[Any]:
+    """The select of a root's rows in :class:`FileRow`'s field order, ``analysis`` left null.
+
+    On SQLite the root is matched as ``root_id + 0``: the primary key index is ordered by path
+    hash, so reading a root through it visits the table's pages in random order, while a scan
+    of the table reads them in order (a root's rows are written together) and is about twice as
+    fast; PostgreSQL's planner makes that choice itself."""
+    f = FILES.c
+    columns = [null() if name == "analysis" else f[name] for name in FileRow._fields]
+    return select(*columns).where((f.root_id + 0 if conn.dialect.name == "sqlite" else f.root_id) == root_id)
+
+
+def _fetch(conn: Connection, query: Select[Any]) -> list[CachedRow]:
+    """The rows of ``query`` straight from the DBAPI cursor: the columns are integers and
+    strings, which neither SQLite nor psycopg converts, so SQLAlchemy's ``Row`` wrappers would
+    only cost time on 100,000 rows."""
+    result = conn.execute(query)
+    fetched = cast(list[CachedRow], result.cursor.fetchall())
+    result.close()
+    return fetched
+
+
+def _from_table(conn: Connection, root_id: int, part: tuple[int, int]) -> dict[str, CachedRow]:
+    """:func:`stat_cache` from ``webroot_files``: one Core select."""
+    index, parts = part
+    query = _select_rows(conn, root_id)
+    if parts > 1:
+        query = query.where(func.length(FILES.c.path) % parts == index)
+    return {row[PATH]: row for row in _fetch(conn, query)}
+
+
+# --------------------------------------------------------------------------------------------
+# the stat cache snapshot (see the module docstring)
+# --------------------------------------------------------------------------------------------
+
+
+def _encode(rows: Sequence[CachedRow]) -> bytes:
+    """One chunk's rows as a blob: ``marshal`` (the fastest of Python's own encodings to read
+    back, for tuples of integers, strings and None; it runs no code when loading, unlike pickle),
+    compressed."""
+    return zlib.compress(marshal.dumps(list(rows), 4), 1)
+
+
+def _decode(data: bytes) -> list[CachedRow]:
+    """The rows of :func:`_encode`; ``ValueError`` when ``data`` is not such a blob."""
+    try:
+        rows = marshal.loads(zlib.decompress(data))
+    except (zlib.error, EOFError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a stat cache snapshot: {exc}") from None
+    width = len(FileRow._fields)
+    if type(rows) is not list or not all(type(row) is tuple and len(row) == width for row in rows):
+        raise ValueError("not a stat cache snapshot: not a list of rows")
+    return rows
+
+
+def _snapshot_sizes(conn: Connection, root_id: int) -> dict[int, int]:
+    """chunk -> number of rows of the root's snapshot chunks in the current format."""
+    c = SNAPSHOTS.c
+    query = select(c.chunk, c.files).where(c.root_id == root_id, c.format == SNAPSHOT_FORMAT)
+    return {chunk: files for chunk, files in conn.execute(query)}
+
+
+def _snapshot_whole(sizes: Mapping[int, int], files: int) -> bool:
+    """Whether the snapshot has every chunk and as many rows as the table has for the root."""
+    return sizes.keys() == set(range(CHUNKS)) and sum(sizes.values()) == files
+
+
+def _from_snapshot(conn: Connection, root_id: int, part: tuple[int, int]) -> dict[str, CachedRow] | None:
+    """:func:`stat_cache` from the snapshot: ``part``'s chunks decoded (a part is whole chunks:
+    ``len(path) % parts`` follows from ``len(path) % CHUNKS`` when ``parts`` divides
+    :data:`CHUNKS`). None when the snapshot is missing, of another format, does not add up to
+    the table's row count, or a chunk does not decode: the caller reads the table."""
+    index, parts = part
+    if CHUNKS % parts:
+        return None
+    sizes = _snapshot_sizes(conn, root_id)
+    if not _snapshot_whole(sizes, _count(conn, root_id)):
+        return None
+    mine = [chunk for chunk in range(CHUNKS) if chunk % parts == index]
+    c = SNAPSHOTS.c
+    query = select(c.chunk, c.data).where(c.root_id == root_id, c.format == SNAPSHOT_FORMAT, c.chunk.in_(mine))
+    rows: dict[str, CachedRow] = {}
+    found = 0
+    for chunk, data in conn.execute(query):
+        try:
+            decoded = _decode(data)
+        except ValueError:
+            return None
+        if len(decoded) != sizes.get(chunk):
+            return None
+        rows.update({row[PATH]: row for row in decoded})
+        found += 1
+    return rows if found == len(mine) else None
+
+
+def _by_chunk(rows: Iterable[CachedRow], chunks: Iterable[int]) -> dict[int, list[CachedRow]]:
+    """``rows`` grouped into ``chunks`` (every row must belong to one of them)."""
+    out: dict[int, list[CachedRow]] = {chunk: [] for chunk in chunks}
+    for row in rows:
+        out[len(row[PATH]) % CHUNKS].append(row)
+    return out
+
+
+def _write_snapshot(s: Session, root_id: int, chunks: Mapping[int, Sequence[CachedRow]]) -> None:
+    """Replace the root's snapshot ``chunks`` (all of them when ``chunks`` has every one)."""
+    c = SNAPSHOTS.c
+    stale = delete(SNAPSHOTS).where(c.root_id == root_id)
+    if len(chunks) < CHUNKS:
+        stale = stale.where(c.chunk.in_(sorted(chunks)))
+    conn = s.connection()
+    conn.execute(stale)
+    values = [
+        {"root_id": root_id, "chunk": chunk, "format": SNAPSHOT_FORMAT, "files": len(rows), "data": _encode(rows)}
+        for chunk, rows in sorted(chunks.items())
+    ]
+    if values:
+        conn.execute(insert(SNAPSHOTS), values)
+
+
+def _rebuild_snapshot(s: Session, root_id: int, chunks: Iterable[int]) -> None:
+    """Rewrite the snapshot ``chunks`` from the table as this transaction sees it."""
+    wanted = sorted(set(chunks))
+    if not wanted:
+        return
+    conn = s.connection()
+    query = _select_rows(conn, root_id)
+    if len(wanted) < CHUNKS:
+        query = query.where((func.length(FILES.c.path) % CHUNKS).in_(wanted))
+    _write_snapshot(s, root_id, _by_chunk(_fetch(conn, query), wanted))
+
+
+def _as_stored(row: FileRow, *, with_base: bool) -> CachedRow:
+    """The stat cache tuple of a row as :func:`_values` writes it into an empty slot: no
+    analysis (the snapshot leaves it to the table) and, without ``with_base``, no baseline."""
+    return (*row[:ANALYSIS], None, *(row[ANALYSIS + 1 :] if with_base else (None,) * len(BASE_COLUMNS)))
+
+
+def _lock_root(s: Session, root_id: int) -> None:
+    """Serialize the writers of one root's rows (PostgreSQL: its root row, locked until the
+    transaction ends; SQLite has one writer at a time anyway), so that the snapshot chunks a
+    writer rebuilds from what it reads see every earlier writer's rows."""
+    s.execute(select(t.WebrootRoot.id).where(t.WebrootRoot.id == root_id).with_for_update())
 
 
 def after_fork(store: Store) -> None:
@@ -267,9 +435,17 @@ def save_scan_state(
     """Record what a scan saw: ``changed`` rows (their current columns; the baseline columns of
     an existing row are kept), paths that are ``gone`` (a row still in the baseline keeps its
     baseline with no current state; any other row is deleted), and the root's engine, platforms
-    and scan time."""
+    and scan time.
+
+    The snapshot follows: a first scan's rows are exactly ``changed``, so it is encoded from
+    them; after that, the chunks of the changed and gone paths are rebuilt from the table (all
+    of them when the snapshot was not whole: a database from before snapshots)."""
     gone = list(gone)
     with store.transaction(write=True) as s:
+        _lock_root(s, root_id)
+        conn = s.connection()
+        before = _count(conn, root_id)
+        whole = _snapshot_whole(_snapshot_sizes(conn, root_id), before)
         for rows in _chunks(changed):  # values built a chunk at a time: memory stays flat
             _upsert(s, [_values(root_id, r, with_base=False) for r in rows], CURRENT_COLUMNS)
         keys = [path_key(p) for p in gone]
@@ -286,6 +462,13 @@ def save_scan_state(
                 .values(sha256=None, verdict="", flags=0, analysis=None)
                 .execution_options(synchronize_session=False)
             )
+        if before == 0:  # no rows before: now those of `changed` (the last of a path), as inserted
+            first = {row.path: _as_stored(row, with_base=False) for row in changed}
+            _write_snapshot(s, root_id, _by_chunk(first.values(), range(CHUNKS)))
+        elif not whole:
+            _rebuild_snapshot(s, root_id, range(CHUNKS))
+        else:
+            _rebuild_snapshot(s, root_id, {len(r.path) % CHUNKS for r in changed} | {len(p) % CHUNKS for p in gone})
         s.execute(
             update(t.WebrootRoot)
             .where(t.WebrootRoot.id == root_id)
@@ -307,14 +490,16 @@ def save_baseline(
 ) -> int:
     """Replace the root's rows with ``rows`` (current state and, for watched files, the baseline
     columns set), record the baseline's settings and who took it; audit logged. Returns the number
-    of files in the baseline."""
+    of files in the baseline. The rows are then exactly ``rows``: the snapshot is encoded from them."""
     files = sum(1 for r in rows if r.base_sha256 is not None)
     with store.transaction(write=True) as s:
+        _lock_root(s, root.id)
         s.execute(
             delete(t.WebrootFile).where(t.WebrootFile.root_id == root.id).execution_options(synchronize_session=False)
         )
         for chunk in _chunks(rows):
             s.connection().execute(insert(FILES), [_values(root.id, r, with_base=True) for r in chunk])
+        _write_snapshot(s, root.id, _by_chunk((_as_stored(r, with_base=True) for r in rows), range(CHUNKS)))
         s.execute(
             update(t.WebrootRoot)
             .where(t.WebrootRoot.id == root.id)
