@@ -107,9 +107,9 @@ def readings(store: Store, root_id: int, part: tuple[int, int]) -> tuple[dict[st
     """(snapshot, table) reading of one part of the stat cache; None when the snapshot is not usable."""
     with store.transaction() as s:
         conn = s.connection()
-        snap = storage._from_snapshot(conn, root_id, part)
+        snap = storage._from_snapshot(conn, root_id, part, "")
         table = storage._from_table(conn, root_id, part)
-    return None if snap is None else (snap, table)
+    return None if snap is None else (snap.rows, table)
 
 
 def assert_snapshot_current(store: Store, root_id: int) -> None:
@@ -210,6 +210,38 @@ def test_snapshot_not_usable_falls_back_to_the_table(any_db: str) -> None:
             assert storage.load_files(store, root.id) == expected
         storage.save_scan_state(store, root.id, changed=[rows[0]._replace(size=9)], gone=[], engine="e",
                                 platforms=[], at=AT)  # fmt: skip
+        assert_snapshot_current(store, root.id)
+
+
+def test_quiet_marks_keep_to_their_plan_and_version(any_db: str) -> None:
+    """Marks are read under the plan they were made under only; a scan marks the chunks it read
+    (a first scan: all), as it rewrites them or, unchanged, in place; a chunk another writer
+    rewrote since it was read is not marked for what the scan saw."""
+    rows = [row(f"{'d/' * (i % 4)}f{i}.php", inode=i) for i in range(64)]
+    quiet = {r.path for r in rows[::2]}
+    with Store.open(any_db) as store:
+        root = storage.ensure_root(store, "shop", "/var/www/shop")
+        empty = storage.read_stat_cache(store, root.id, plan="p1")
+        assert empty.rows == {} and set(empty.versions) == set(range(storage.CHUNKS))  # all to be written
+        first = storage.QuietMarks("p1", quiet, empty.versions)
+        storage.save_scan_state(store, root.id, changed=rows, gone=[], engine="e", platforms=[], at=AT, marks=first)
+        assert storage.read_stat_cache(store, root.id, plan="p1").quiet == quiet
+        assert storage.read_stat_cache(store, root.id, plan="p2").quiet == frozenset()
+        assert storage.read_stat_cache(store, root.id).quiet == frozenset()
+        halves = [storage.read_stat_cache(store, root.id, part=(i, 2), plan="p1") for i in (0, 1)]
+        assert halves[0].quiet | halves[1].quiet == quiet and halves[0].quiet.isdisjoint(halves[1].quiet)
+
+        seen = storage.read_stat_cache(store, root.id, plan="p2")  # a scan under another plan reads...
+        other = rows[1]._replace(size=7)  # ...while another process changes a row and its chunk
+        storage.save_scan_state(store, root.id, changed=[other], gone=[], engine="e", platforms=[], at=AT)
+        edited = rows[3]._replace(size=8)  # the scan's own change, in another chunk
+        assert len(other.path) % storage.CHUNKS != len(edited.path) % storage.CHUNKS
+        later = storage.QuietMarks("p2", quiet | {other.path, edited.path}, seen.versions)
+        storage.save_scan_state(store, root.id, changed=[edited], gone=[], engine="e", platforms=[], at=AT, marks=later)
+        marked = storage.read_stat_cache(store, root.id, plan="p2")
+        assert marked.rows == {r.path: tuple(r) for r in [*rows[:1], other, rows[2], edited, *rows[4:]]}
+        lost = {p for p in quiet | {other.path} if len(p) % storage.CHUNKS == len(other.path) % storage.CHUNKS}
+        assert marked.quiet == (quiet | {edited.path}) - lost  # its rewrite kept it, the other chunk lost them
         assert_snapshot_current(store, root.id)
 
 

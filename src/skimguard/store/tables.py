@@ -602,8 +602,10 @@ class WebrootFile(Base):
 class WebrootSnapshot(Base):
     """The stat cache of a web root (its :class:`WebrootFile` rows) in compact pieces, for the
     re-scan that needs all of them: ``chunk`` holds the rows whose path length modulo the number
-    of chunks is ``chunk``, as one blob of ``files`` rows (see :mod:`skimguard.webroot.storage`).
-    Derived data: rewritten in the transaction that changes the rows it holds."""
+    of chunks is ``chunk``, as one blob of ``files`` rows (see :mod:`skimguard.webroot.storage`),
+    and ``quiet``, one byte per row, marks the rows a scan under ``plan`` settled quietly.
+    Derived data: rewritten, with a new random ``version``, in the transaction that changes the
+    rows it holds."""
 
     __tablename__ = "webroot_snapshots"
 
@@ -611,7 +613,10 @@ class WebrootSnapshot(Base):
     chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
     format: Mapped[int] = mapped_column(Integer)
     files: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(BigInteger)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    plan: Mapped[str] = mapped_column(String(SHORT))
+    quiet: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class WebrootRelease(Base):

@@ -22,8 +22,10 @@ import contextlib
 import gc
 import hashlib
 import marshal
+import secrets
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple, cast
@@ -185,23 +187,60 @@ def count_files(store: Store, root_id: int) -> int:
 
 
 def _count(conn: Connection, root_id: int) -> int:
-    """:func:`count_files` inside a transaction."""
     return int(conn.execute(select(func.count()).where(FILES.c.root_id == root_id)).scalar_one())
 
 
-def stat_cache(store: Store, root_id: int, *, part: tuple[int, int] = (0, 1)) -> dict[str, CachedRow]:
+# --------------------------------------------------------------------------------------------
+# the stat cache and its snapshot (see the module docstring)
+# --------------------------------------------------------------------------------------------
+
+
+class StatCache(NamedTuple):
+    """One part of a root's stat cache as :func:`read_stat_cache` found it."""
+
+    rows: dict[str, CachedRow]  # by path
+    quiet: frozenset[str]  # the rows marked settled quietly under the plan asked for (see QuietMarks)
+    versions: dict[int, int]  # the snapshot chunks read: chunk -> version (0: none); {} when read from the table
+
+
+class QuietMarks(NamedTuple):
+    """What a scan tells the snapshot about the rows it settled quietly (as they were, with
+    nothing to report: :mod:`.runner` decides), so that the next scan under the same ``plan`` (a
+    fingerprint of everything that decision depends on besides the row) takes them as they are
+    when their lstat is unchanged. ``paths`` are the rows so settled; ``versions`` the chunks
+    whose every row the scan decided, at the version it read them. A chunk is marked only at
+    that version, or when rewritten from it in the same transaction: rows that another process
+    changed meanwhile are never marked for what this scan saw of them."""
+
+    plan: str
+    paths: AbstractSet[str]
+    versions: Mapping[int, int]
+
+
+class _Chunk(NamedTuple):
+    """A snapshot chunk's bookkeeping (its blob left unread)."""
+
+    files: int
+    version: int
+    plan: str
+
+
+def read_stat_cache(store: Store, root_id: int, *, part: tuple[int, int] = (0, 1), plan: str = "") -> StatCache:
     """Every row of a root by path (or, with ``part`` ``(index, count)``, those whose
     :func:`.walk.part_of` is ``index``: ``length(path) % count``), as plain tuples in
     :class:`FileRow`'s field order (``FileRow._make`` turns one into a row when it is needed):
-    the stat cache a re-scan compares the walk with. Read from the snapshot when it is whole
-    (:func:`_from_snapshot`), from the table otherwise (:func:`_from_table`): the same rows
-    either way. The JSON ``analysis`` is read in a second query, by primary key, only for the
-    few rows that have one."""
+    the stat cache a re-scan compares the walk with, and the rows marked quiet under ``plan``.
+    Read from the snapshot when it is whole (:func:`_from_snapshot`), from the table otherwise
+    (:func:`_from_table`, no marks): the same rows either way. The JSON ``analysis`` is read in
+    a second query, by primary key, only for the few rows that have one."""
     with store.transaction() as s, _gc_paused():
         conn = s.connection()
-        rows = _from_snapshot(conn, root_id, part)
-        if rows is None:
+        found = _from_snapshot(conn, root_id, part, plan)
+        if found is None:
             rows = _from_table(conn, root_id, part)
+            empty = not rows and _count(conn, root_id) == 0  # a first scan: every chunk is to be written
+            found = StatCache(rows, frozenset(), dict.fromkeys(_part_chunks(part), 0) if empty else {})
+        rows = found.rows
         flagged = [path_key(path) for path, row in rows.items() if row[VERDICT] in FLAGGED]
         for keys in _chunks(flagged):  # the only rows with an analysis kept, by primary key
             bad = select(FILES.c.path, FILES.c.analysis).where(FILES.c.root_id == root_id, FILES.c.path_hash.in_(keys))
@@ -209,7 +248,12 @@ def stat_cache(store: Store, root_id: int, *, part: tuple[int, int] = (0, 1)) ->
                 row = rows.get(path)
                 if row is not None and analysis:
                     rows[path] = (*row[:ANALYSIS], analysis, *row[ANALYSIS + 1 :])
-        return rows
+        return found
+
+
+def stat_cache(store: Store, root_id: int, *, part: tuple[int, int] = (0, 1)) -> dict[str, CachedRow]:
+    """The rows of :func:`read_stat_cache`."""
+    return read_stat_cache(store, root_id, part=part).rows
 
 
 @contextlib.contextmanager
@@ -250,7 +294,7 @@ def _fetch(conn: Connection, query: Select[Any]) -> list[CachedRow]:
 
 
 def _from_table(conn: Connection, root_id: int, part: tuple[int, int]) -> dict[str, CachedRow]:
-    """:func:`stat_cache` from ``webroot_files``: one Core select."""
+    """The rows of :func:`read_stat_cache` from ``webroot_files``: one Core select."""
     index, parts = part
     query = _select_rows(conn, root_id)
     if parts > 1:
@@ -258,9 +302,11 @@ def _from_table(conn: Connection, root_id: int, part: tuple[int, int]) -> dict[s
     return {row[PATH]: row for row in _fetch(conn, query)}
 
 
-# --------------------------------------------------------------------------------------------
-# the stat cache snapshot (see the module docstring)
-# --------------------------------------------------------------------------------------------
+def _part_chunks(part: tuple[int, int]) -> list[int]:
+    """The snapshot chunks of a part (``len(path) % count == index`` follows from ``len(path) %
+    CHUNKS`` when ``count`` divides :data:`CHUNKS`; [] when it does not)."""
+    index, parts = part
+    return [chunk for chunk in range(CHUNKS) if chunk % parts == index] if CHUNKS % parts == 0 else []
 
 
 def _encode(rows: Sequence[CachedRow]) -> bytes:
@@ -282,44 +328,50 @@ def _decode(data: bytes) -> list[CachedRow]:
     return rows
 
 
-def _snapshot_sizes(conn: Connection, root_id: int) -> dict[int, int]:
-    """chunk -> number of rows of the root's snapshot chunks in the current format."""
+def _marks(rows: Sequence[CachedRow], paths: AbstractSet[str]) -> bytes:
+    """One byte per row, 1 for the rows in ``paths``."""
+    return bytes(row[PATH] in paths for row in rows)
+
+
+def _chunk_states(conn: Connection, root_id: int) -> dict[int, _Chunk]:
+    """The root's snapshot chunks in the current format."""
     c = SNAPSHOTS.c
-    query = select(c.chunk, c.files).where(c.root_id == root_id, c.format == SNAPSHOT_FORMAT)
-    return {chunk: files for chunk, files in conn.execute(query)}
+    query = select(c.chunk, c.files, c.version, c.plan).where(c.root_id == root_id, c.format == SNAPSHOT_FORMAT)
+    return {chunk: _Chunk(files, version, plan) for chunk, files, version, plan in conn.execute(query)}
 
 
-def _snapshot_whole(sizes: Mapping[int, int], files: int) -> bool:
+def _snapshot_whole(chunks: Mapping[int, _Chunk], files: int) -> bool:
     """Whether the snapshot has every chunk and as many rows as the table has for the root."""
-    return sizes.keys() == set(range(CHUNKS)) and sum(sizes.values()) == files
+    return chunks.keys() == set(range(CHUNKS)) and sum(chunk.files for chunk in chunks.values()) == files
 
 
-def _from_snapshot(conn: Connection, root_id: int, part: tuple[int, int]) -> dict[str, CachedRow] | None:
-    """:func:`stat_cache` from the snapshot: ``part``'s chunks decoded (a part is whole chunks:
-    ``len(path) % parts`` follows from ``len(path) % CHUNKS`` when ``parts`` divides
-    :data:`CHUNKS`). None when the snapshot is missing, of another format, does not add up to
-    the table's row count, or a chunk does not decode: the caller reads the table."""
-    index, parts = part
-    if CHUNKS % parts:
+def _from_snapshot(conn: Connection, root_id: int, part: tuple[int, int], plan: str) -> StatCache | None:
+    """:func:`read_stat_cache` from the snapshot: ``part``'s chunks decoded, and their marks when
+    made under ``plan``. None when the snapshot is missing, of another format, does not add up
+    to the table's row count, or a chunk does not decode: the caller reads the table."""
+    mine = _part_chunks(part)
+    chunks = _chunk_states(conn, root_id)
+    if not mine or not _snapshot_whole(chunks, _count(conn, root_id)):
         return None
-    sizes = _snapshot_sizes(conn, root_id)
-    if not _snapshot_whole(sizes, _count(conn, root_id)):
-        return None
-    mine = [chunk for chunk in range(CHUNKS) if chunk % parts == index]
     c = SNAPSHOTS.c
-    query = select(c.chunk, c.data).where(c.root_id == root_id, c.format == SNAPSHOT_FORMAT, c.chunk.in_(mine))
+    query = select(c.chunk, c.version, c.data, c.plan, c.quiet).where(
+        c.root_id == root_id, c.format == SNAPSHOT_FORMAT, c.chunk.in_(mine)
+    )
     rows: dict[str, CachedRow] = {}
-    found = 0
-    for chunk, data in conn.execute(query):
+    quiet: list[str] = []
+    versions: dict[int, int] = {}
+    for chunk, version, data, marked_under, marks in conn.execute(query):
         try:
             decoded = _decode(data)
         except ValueError:
             return None
-        if len(decoded) != sizes.get(chunk):
+        if len(decoded) != chunks[chunk].files:
             return None
         rows.update({row[PATH]: row for row in decoded})
-        found += 1
-    return rows if found == len(mine) else None
+        versions[chunk] = version
+        if plan and marked_under == plan and len(marks) == len(decoded):
+            quiet += [row[PATH] for row, mark in zip(decoded, marks, strict=True) if mark]
+    return StatCache(rows, frozenset(quiet), versions) if len(versions) == len(mine) else None
 
 
 def _by_chunk(rows: Iterable[CachedRow], chunks: Iterable[int]) -> dict[int, list[CachedRow]]:
@@ -330,32 +382,95 @@ def _by_chunk(rows: Iterable[CachedRow], chunks: Iterable[int]) -> dict[int, lis
     return out
 
 
-def _write_snapshot(s: Session, root_id: int, chunks: Mapping[int, Sequence[CachedRow]]) -> None:
-    """Replace the root's snapshot ``chunks`` (all of them when ``chunks`` has every one)."""
+def _markable(marks: QuietMarks | None, chunk: int, before: Mapping[int, _Chunk]) -> bool:
+    """Whether ``marks`` may mark ``chunk``: the scan decided all of it, at the version it had
+    when this transaction began."""
+    if marks is None or chunk not in marks.versions:
+        return False
+    found = before.get(chunk)
+    return marks.versions[chunk] == (found.version if found is not None else 0)
+
+
+def _write_snapshot(
+    s: Session,
+    root_id: int,
+    chunks: Mapping[int, Sequence[CachedRow]],
+    *,
+    marks: QuietMarks | None = None,
+    before: Mapping[int, _Chunk] | None = None,
+) -> None:
+    """Replace the root's snapshot ``chunks`` (all of them when ``chunks`` has every one), each
+    with a new version and, where :func:`_markable`, its marks."""
     c = SNAPSHOTS.c
     stale = delete(SNAPSHOTS).where(c.root_id == root_id)
     if len(chunks) < CHUNKS:
         stale = stale.where(c.chunk.in_(sorted(chunks)))
     conn = s.connection()
     conn.execute(stale)
-    values = [
-        {"root_id": root_id, "chunk": chunk, "format": SNAPSHOT_FORMAT, "files": len(rows), "data": _encode(rows)}
-        for chunk, rows in sorted(chunks.items())
-    ]
+    values = []
+    for chunk, rows in sorted(chunks.items()):
+        plan, quiet = "", b""
+        if marks is not None and _markable(marks, chunk, before or {}):
+            plan, quiet = marks.plan, _marks(rows, marks.paths)
+        values.append(
+            {
+                "root_id": root_id,
+                "chunk": chunk,
+                "format": SNAPSHOT_FORMAT,
+                "files": len(rows),
+                "version": secrets.randbits(62) + 1,
+                "data": _encode(rows),
+                "plan": plan,
+                "quiet": quiet,
+            }
+        )
     if values:
         conn.execute(insert(SNAPSHOTS), values)
 
 
-def _rebuild_snapshot(s: Session, root_id: int, chunks: Iterable[int]) -> None:
-    """Rewrite the snapshot ``chunks`` from the table as this transaction sees it."""
-    wanted = sorted(set(chunks))
-    if not wanted:
-        return
+def _update_snapshot(
+    s: Session,
+    root_id: int,
+    *,
+    changed: Iterable[str],
+    first: Sequence[CachedRow] | None,
+    marks: QuietMarks | None,
+    before: Mapping[int, _Chunk],
+    files_before: int,
+) -> None:
+    """After a scan's writes (in its transaction): a first scan's rows (``first``: the table had
+    none) are encoded as they are; otherwise the chunks of the ``changed`` paths (all of them when
+    the snapshot was not whole) are rebuilt from the table as this transaction sees it. Then the
+    chunks that ``marks`` may mark and that carry marks of another plan are marked (their rows
+    decoded, not changed)."""
     conn = s.connection()
-    query = _select_rows(conn, root_id)
-    if len(wanted) < CHUNKS:
-        query = query.where((func.length(FILES.c.path) % CHUNKS).in_(wanted))
-    _write_snapshot(s, root_id, _by_chunk(_fetch(conn, query), wanted))
+    if first is not None:
+        written = set(range(CHUNKS))
+        _write_snapshot(s, root_id, _by_chunk(first, written), marks=marks, before=before)
+    else:
+        whole = _snapshot_whole(before, files_before)
+        written = {len(path) % CHUNKS for path in changed} if whole else set(range(CHUNKS))
+        if written:
+            query = _select_rows(conn, root_id)
+            if len(written) < CHUNKS:
+                query = query.where((func.length(FILES.c.path) % CHUNKS).in_(sorted(written)))
+            _write_snapshot(s, root_id, _by_chunk(_fetch(conn, query), written), marks=marks, before=before)
+    if marks is None:
+        return
+    remark = [
+        chunk
+        for chunk, state in before.items()
+        if chunk not in written and state.plan != marks.plan and _markable(marks, chunk, before)
+    ]
+    c = SNAPSHOTS.c
+    blobs = select(c.chunk, c.data).where(c.root_id == root_id, c.format == SNAPSHOT_FORMAT, c.chunk.in_(remark))
+    for chunk, data in conn.execute(blobs).all():
+        try:
+            rows = _decode(data)
+        except ValueError:
+            continue  # not read either: the next scan that changes one of its rows rewrites it
+        mark = update(SNAPSHOTS).where(c.root_id == root_id, c.chunk == chunk)
+        conn.execute(mark.values(plan=marks.plan, quiet=_marks(rows, marks.paths)))
 
 
 def _as_stored(row: FileRow, *, with_base: bool) -> CachedRow:
@@ -431,21 +546,18 @@ def save_scan_state(
     engine: str,
     platforms: Sequence[str],
     at: datetime,
+    marks: QuietMarks | None = None,
 ) -> None:
     """Record what a scan saw: ``changed`` rows (their current columns; the baseline columns of
     an existing row are kept), paths that are ``gone`` (a row still in the baseline keeps its
     baseline with no current state; any other row is deleted), and the root's engine, platforms
-    and scan time.
-
-    The snapshot follows: a first scan's rows are exactly ``changed``, so it is encoded from
-    them; after that, the chunks of the changed and gone paths are rebuilt from the table (all
-    of them when the snapshot was not whole: a database from before snapshots)."""
+    and scan time; then the snapshot follows (:func:`_update_snapshot`), with ``marks``."""
     gone = list(gone)
     with store.transaction(write=True) as s:
         _lock_root(s, root_id)
         conn = s.connection()
-        before = _count(conn, root_id)
-        whole = _snapshot_whole(_snapshot_sizes(conn, root_id), before)
+        files_before = _count(conn, root_id)
+        chunks_before = _chunk_states(conn, root_id)
         for rows in _chunks(changed):  # values built a chunk at a time: memory stays flat
             _upsert(s, [_values(root_id, r, with_base=False) for r in rows], CURRENT_COLUMNS)
         keys = [path_key(p) for p in gone]
@@ -462,13 +574,17 @@ def save_scan_state(
                 .values(sha256=None, verdict="", flags=0, analysis=None)
                 .execution_options(synchronize_session=False)
             )
-        if before == 0:  # no rows before: now those of `changed` (the last of a path), as inserted
-            first = {row.path: _as_stored(row, with_base=False) for row in changed}
-            _write_snapshot(s, root_id, _by_chunk(first.values(), range(CHUNKS)))
-        elif not whole:
-            _rebuild_snapshot(s, root_id, range(CHUNKS))
-        else:
-            _rebuild_snapshot(s, root_id, {len(r.path) % CHUNKS for r in changed} | {len(p) % CHUNKS for p in gone})
+        # no rows before: now those of `changed` (the last row of a path), as inserted
+        first = list({r.path: _as_stored(r, with_base=False) for r in changed}.values()) if not files_before else None
+        _update_snapshot(
+            s,
+            root_id,
+            changed=[*(r.path for r in changed), *gone],
+            first=first,
+            marks=marks,
+            before=chunks_before,
+            files_before=files_before,
+        )
         s.execute(
             update(t.WebrootRoot)
             .where(t.WebrootRoot.id == root_id)
@@ -499,7 +615,7 @@ def save_baseline(
         )
         for chunk in _chunks(rows):
             s.connection().execute(insert(FILES), [_values(root.id, r, with_base=True) for r in chunk])
-        _write_snapshot(s, root.id, _by_chunk((_as_stored(r, with_base=True) for r in rows), range(CHUNKS)))
+        _write_snapshot(s, root.id, _by_chunk((_as_stored(r, with_base=True) for r in rows), range(CHUNKS)))  # no marks
         s.execute(
             update(t.WebrootRoot)
             .where(t.WebrootRoot.id == root.id)

@@ -28,7 +28,10 @@ def upgrade() -> None:
         sa.Column("chunk", sa.Integer(), nullable=False),
         sa.Column("format", sa.Integer(), nullable=False),
         sa.Column("files", sa.BigInteger(), nullable=False),
+        sa.Column("version", sa.BigInteger(), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.Column("plan", sa.String(length=64), nullable=False),
+        sa.Column("quiet", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(
             ["root_id"], ["webroot_roots.id"], name="fk_webroot_snapshots_root_id_webroot_roots", ondelete="CASCADE"
         ),
