@@ -222,8 +222,8 @@ def test_quiet_marks_keep_to_their_plan_and_version(any_db: str) -> None:
     with Store.open(any_db) as store:
         root = storage.ensure_root(store, "shop", "/var/www/shop")
         empty = storage.read_stat_cache(store, root.id, plan="p1")
-        assert empty.rows == {} and set(empty.versions) == set(range(storage.CHUNKS))  # all to be written
-        first = storage.QuietMarks("p1", quiet, empty.versions)
+        assert empty.rows == {} and empty.chunks == {c: (0, []) for c in range(storage.CHUNKS)}  # all to be written
+        first = storage.QuietMarks("p1", storage.marks_of(empty, quiet), quiet)
         storage.save_scan_state(store, root.id, changed=rows, gone=[], engine="e", platforms=[], at=AT, marks=first)
         assert storage.read_stat_cache(store, root.id, plan="p1").quiet == quiet
         assert storage.read_stat_cache(store, root.id, plan="p2").quiet == frozenset()
@@ -236,7 +236,8 @@ def test_quiet_marks_keep_to_their_plan_and_version(any_db: str) -> None:
         storage.save_scan_state(store, root.id, changed=[other], gone=[], engine="e", platforms=[], at=AT)
         edited = rows[3]._replace(size=8)  # the scan's own change, in another chunk
         assert len(other.path) % storage.CHUNKS != len(edited.path) % storage.CHUNKS
-        later = storage.QuietMarks("p2", quiet | {other.path, edited.path}, seen.versions)
+        later_quiet = quiet | {other.path, edited.path}
+        later = storage.QuietMarks("p2", storage.marks_of(seen, later_quiet), later_quiet)
         storage.save_scan_state(store, root.id, changed=[edited], gone=[], engine="e", platforms=[], at=AT, marks=later)
         marked = storage.read_stat_cache(store, root.id, plan="p2")
         assert marked.rows == {r.path: tuple(r) for r in [*rows[:1], other, rows[2], edited, *rows[4:]]}

@@ -363,9 +363,8 @@ class _Tally:
     watched: list[str] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
     truncated: bool = False
-    quiet: set[str] = field(default_factory=set)  # settled quietly (to mark), known good left out
-    newly_quiet: int = 0  # of them, not marked yet
-    versions: dict[int, int] = field(default_factory=dict)  # the snapshot chunks read (see storage.QuietMarks)
+    quiet: set[str] = field(default_factory=set)  # settled quietly (to mark), known good by the lists left out
+    marks: dict[int, tuple[int, bytes]] = field(default_factory=dict)  # of the chunks it read (storage.QuietMarks)
 
 
 def _triage(
@@ -394,7 +393,7 @@ def _triage(
     is_code, is_media, name_of = kinds.is_code, kinds.is_media, kinds.name_of
     is_reg, imode, upload, no_base = stat.S_ISREG, stat.S_IMODE, Zone.UPLOAD, (None, None, None, None, None)
     good, plain = hashing.GOOD, ("", hashing.GOOD, hashing.CLEAN)
-    files = tracked = reused = newly_quiet = 0
+    files = tracked = reused = 0
     try:
         for item in items:
             if isinstance(item, Problem):
@@ -466,14 +465,12 @@ def _triage(
                         rows[path] = old  # the common case: nothing built, nothing written
                         if marking and (verdict != good or old[SHA256] == core_sha):
                             quiet_paths.add(path)
-                            newly_quiet += 1
                         continue
             yield item, zone, watched, code, sniff, core_sha, fine
     finally:
         tally.files += files
         tally.tracked += tracked
         tally.reused += reused
-        tally.newly_quiet += newly_quiet
 
 
 # What a part of a split walk hands back: the files for the general path with their cached
@@ -485,13 +482,15 @@ PartResult = tuple[list[tuple[Slow, CachedRow | None]], list[tuple[str, CachedRo
 def _part(
     store: Store, root_id: int, real: str, max_files: int, plan: _Plan, plan_key: str, share: tuple[int, int]
 ) -> PartResult:
-    """One part of a split walk, whole: its share of the stat cache, its files triaged."""
+    """One part of a split walk, whole: its share of the stat cache, its files triaged, the
+    marks of its chunks."""
     found = storage.read_stat_cache(store, root_id, part=share, plan=plan_key)
     cached = found.rows
-    tally, rows = _Tally(versions=found.versions), dict[str, CachedRow]()
+    tally, rows = _Tally(), dict[str, CachedRow]()
     mine = replace(plan, cached=cached, marked=found.quiet)
     items = listing(real, max_files=max_files, share=share)
     slow = [(item, cached.get(item[0][0])) for item in _triage(items, mine, tally, rows)]
+    tally.marks = storage.marks_of(found, tally.quiet)
     seen = rows.keys() | {item[0][0] for item, _ in slow}
     return slow, [(path, row) for path, row in cached.items() if path not in seen], tally
 
@@ -520,10 +519,10 @@ class _OtherPart:
                 storage.after_fork(store)
                 found = _part(store, root_id, real, max_files, plan, plan_key, (1, 2))
                 slow, gone, tally = found
-                # its chunks' marks change only when one of its rows does (a file to read again,
-                # or gone) or when it settled quietly a file not marked yet: else they are not sent
-                if not (gone or tally.newly_quiet or any(not item[-1] for item, _ in slow)):
-                    tally.quiet, tally.versions = set(), {}
+                # the paths settled quietly mark the chunks rewritten: only those with a row that
+                # changes (a file to read again, or gone); the others' marks go as they are
+                if not (gone or any(not reusable for (*_, reusable), _ in slow)):
+                    tally.quiet = set()
                 with os.fdopen(write, "wb") as out:
                     pickle.dump(found, out, protocol=pickle.HIGHEST_PROTOCOL)
                 code = 0
@@ -641,7 +640,6 @@ def survey(
             other.close()
         raise
     cached = found.rows
-    tally.versions.update(found.versions)
     plan = replace(plan, cached=cached, marked=found.quiet)
 
     def mark(
@@ -827,8 +825,8 @@ def survey(
                 known = set(tally.problems)  # a folder either part could not list counts once
                 tally.problems += [p for p in counted.problems if p not in known]
                 tally.truncated = tally.truncated or counted.truncated
-                tally.quiet |= counted.quiet  # sent only when its marks change
-                tally.versions.update(counted.versions)
+                tally.quiet |= counted.quiet  # sent only when one of its chunks is rewritten
+                tally.marks.update(counted.marks)
         except OSError as exc:
             raise WebrootError(f"{root_path}: cannot list: {exc.strerror}") from None
         finally:
@@ -882,7 +880,9 @@ def survey(
         engine=engine,
         stats=stats,
         notes=tuple(notes),
-        marks=QuietMarks(plan_key, tally.quiet, tally.versions) if plan_key else None,
+        marks=QuietMarks(plan_key, {**storage.marks_of(found, tally.quiet), **tally.marks}, tally.quiet)
+        if plan_key
+        else None,
     )
 
 

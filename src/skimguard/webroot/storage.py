@@ -200,29 +200,38 @@ class StatCache(NamedTuple):
 
     rows: dict[str, CachedRow]  # by path
     quiet: frozenset[str]  # the rows marked settled quietly under the plan asked for (see QuietMarks)
-    versions: dict[int, int]  # the snapshot chunks read: chunk -> version (0: none); {} when read from the table
+    # the snapshot chunks read: chunk -> (version, its paths in its order); a first scan's
+    # chunks are all at version 0, with none; {} when read from the table
+    chunks: dict[int, tuple[int, list[str]]]
 
 
 class QuietMarks(NamedTuple):
     """What a scan tells the snapshot about the rows it settled quietly (as they were, with
     nothing to report: :mod:`.runner` decides), so that the next scan under the same ``plan`` (a
     fingerprint of everything that decision depends on besides the row) takes them as they are
-    when their lstat is unchanged. ``paths`` are the rows so settled; ``versions`` the chunks
-    whose every row the scan decided, at the version it read them. A chunk is marked only at
-    that version, or when rewritten from it in the same transaction: rows that another process
-    changed meanwhile are never marked for what this scan saw of them."""
+    when their lstat is unchanged. ``chunks`` are the chunks whose every row the scan decided:
+    chunk -> (the version it read, one byte per row in the order read, 1: settled quietly, see
+    :func:`marks_of`); ``paths`` are the rows settled quietly, for the chunks the scan rewrites.
+    A chunk is marked only at the version read, or when rewritten from it in the same
+    transaction: rows another process changed meanwhile are never marked for what the scan saw."""
 
     plan: str
+    chunks: Mapping[int, tuple[int, bytes]]
     paths: AbstractSet[str]
-    versions: Mapping[int, int]
+
+
+def marks_of(cache: StatCache, quiet: AbstractSet[str]) -> dict[int, tuple[int, bytes]]:
+    """The :attr:`QuietMarks.chunks` of the chunks ``cache`` read, the rows in ``quiet`` marked."""
+    return {chunk: (version, bytes(p in quiet for p in paths)) for chunk, (version, paths) in cache.chunks.items()}
 
 
 class _Chunk(NamedTuple):
-    """A snapshot chunk's bookkeeping (its blob left unread)."""
+    """A snapshot chunk's bookkeeping (its rows left unread)."""
 
     files: int
     version: int
     plan: str
+    quiet: bytes
 
 
 def read_stat_cache(store: Store, root_id: int, *, part: tuple[int, int] = (0, 1), plan: str = "") -> StatCache:
@@ -239,7 +248,7 @@ def read_stat_cache(store: Store, root_id: int, *, part: tuple[int, int] = (0, 1
         if found is None:
             rows = _from_table(conn, root_id, part)
             empty = not rows and _count(conn, root_id) == 0  # a first scan: every chunk is to be written
-            found = StatCache(rows, frozenset(), dict.fromkeys(_part_chunks(part), 0) if empty else {})
+            found = StatCache(rows, frozenset(), {chunk: (0, []) for chunk in _part_chunks(part)} if empty else {})
         rows = found.rows
         flagged = [path_key(path) for path, row in rows.items() if row[VERDICT] in FLAGGED]
         for keys in _chunks(flagged):  # the only rows with an analysis kept, by primary key
@@ -336,8 +345,10 @@ def _marks(rows: Sequence[CachedRow], paths: AbstractSet[str]) -> bytes:
 def _chunk_states(conn: Connection, root_id: int) -> dict[int, _Chunk]:
     """The root's snapshot chunks in the current format."""
     c = SNAPSHOTS.c
-    query = select(c.chunk, c.files, c.version, c.plan).where(c.root_id == root_id, c.format == SNAPSHOT_FORMAT)
-    return {chunk: _Chunk(files, version, plan) for chunk, files, version, plan in conn.execute(query)}
+    query = select(c.chunk, c.files, c.version, c.plan, c.quiet).where(
+        c.root_id == root_id, c.format == SNAPSHOT_FORMAT
+    )
+    return {row[0]: _Chunk(row[1], row[2], row[3], bytes(row[4])) for row in conn.execute(query)}
 
 
 def _snapshot_whole(chunks: Mapping[int, _Chunk], files: int) -> bool:
@@ -359,7 +370,7 @@ def _from_snapshot(conn: Connection, root_id: int, part: tuple[int, int], plan: 
     )
     rows: dict[str, CachedRow] = {}
     quiet: list[str] = []
-    versions: dict[int, int] = {}
+    read: dict[int, tuple[int, list[str]]] = {}
     for chunk, version, data, marked_under, marks in conn.execute(query):
         try:
             decoded = _decode(data)
@@ -367,11 +378,12 @@ def _from_snapshot(conn: Connection, root_id: int, part: tuple[int, int], plan: 
             return None
         if len(decoded) != chunks[chunk].files:
             return None
-        rows.update({row[PATH]: row for row in decoded})
-        versions[chunk] = version
+        paths = [row[PATH] for row in decoded]
+        rows.update(zip(paths, decoded, strict=True))
+        read[chunk] = (version, paths)
         if plan and marked_under == plan and len(marks) == len(decoded):
-            quiet += [row[PATH] for row, mark in zip(decoded, marks, strict=True) if mark]
-    return StatCache(rows, frozenset(quiet), versions) if len(versions) == len(mine) else None
+            quiet += [path for path, mark in zip(paths, marks, strict=True) if mark]
+    return StatCache(rows, frozenset(quiet), read) if len(read) == len(mine) else None
 
 
 def _by_chunk(rows: Iterable[CachedRow], chunks: Iterable[int]) -> dict[int, list[CachedRow]]:
@@ -385,10 +397,10 @@ def _by_chunk(rows: Iterable[CachedRow], chunks: Iterable[int]) -> dict[int, lis
 def _markable(marks: QuietMarks | None, chunk: int, before: Mapping[int, _Chunk]) -> bool:
     """Whether ``marks`` may mark ``chunk``: the scan decided all of it, at the version it had
     when this transaction began."""
-    if marks is None or chunk not in marks.versions:
+    if marks is None or chunk not in marks.chunks:
         return False
     found = before.get(chunk)
-    return marks.versions[chunk] == (found.version if found is not None else 0)
+    return marks.chunks[chunk][0] == (found.version if found is not None else 0)
 
 
 def _write_snapshot(
@@ -441,8 +453,7 @@ def _update_snapshot(
     """After a scan's writes (in its transaction): a first scan's rows (``first``: the table had
     none) are encoded as they are; otherwise the chunks of the ``changed`` paths (all of them when
     the snapshot was not whole) are rebuilt from the table as this transaction sees it. Then the
-    chunks that ``marks`` may mark and that carry marks of another plan are marked (their rows
-    decoded, not changed)."""
+    other chunks that ``marks`` may mark take its marks where they differ."""
     conn = s.connection()
     if first is not None:
         written = set(range(CHUNKS))
@@ -457,20 +468,14 @@ def _update_snapshot(
             _write_snapshot(s, root_id, _by_chunk(_fetch(conn, query), written), marks=marks, before=before)
     if marks is None:
         return
-    remark = [
-        chunk
-        for chunk, state in before.items()
-        if chunk not in written and state.plan != marks.plan and _markable(marks, chunk, before)
-    ]
     c = SNAPSHOTS.c
-    blobs = select(c.chunk, c.data).where(c.root_id == root_id, c.format == SNAPSHOT_FORMAT, c.chunk.in_(remark))
-    for chunk, data in conn.execute(blobs).all():
-        try:
-            rows = _decode(data)
-        except ValueError:
-            continue  # not read either: the next scan that changes one of its rows rewrites it
-        mark = update(SNAPSHOTS).where(c.root_id == root_id, c.chunk == chunk)
-        conn.execute(mark.values(plan=marks.plan, quiet=_marks(rows, marks.paths)))
+    for chunk, (_, quiet) in sorted(marks.chunks.items()):
+        state = before.get(chunk)
+        if chunk in written or state is None or (state.plan, state.quiet) == (marks.plan, quiet):
+            continue
+        if _markable(marks, chunk, before):
+            mark = update(SNAPSHOTS).where(c.root_id == root_id, c.chunk == chunk)
+            conn.execute(mark.values(plan=marks.plan, quiet=quiet))
 
 
 def _as_stored(row: FileRow, *, with_base: bool) -> CachedRow:
