@@ -8,12 +8,18 @@ both have it), and a scan writes only the rows whose file changed: an unchanged 
 
 The stat cache (every ``webroot_files`` row of a root, which each re-scan compares the walk
 with) is also kept as a **snapshot** in ``webroot_snapshots``: :data:`CHUNKS` compressed blobs
-per root, decoded about three times faster than the rows are selected. It is derived data with
-one rule: the two functions that write file rows, :func:`save_scan_state` and
-:func:`save_baseline`, rewrite the chunks whose rows they changed in the same transaction, so a
-committed snapshot always equals the rows. :func:`stat_cache` reads the table instead when the
-snapshot is missing (a database from before snapshots), of another format, or does not add up
-to the table's row count; the next scan then writes it whole.
+per root (a chunk: the rows whose path length modulo :data:`CHUNKS` is its number), decoded
+faster than the rows are selected. It is derived data with one rule: the two functions that
+write file rows, :func:`save_scan_state` and :func:`save_baseline`, rewrite the chunks whose
+rows they changed in the same transaction, so a committed snapshot always equals the rows.
+:func:`read_stat_cache` reads the table instead when the snapshot is missing (a database from
+before snapshots), of another format, or does not add up to the table's row count; the next
+scan then writes it whole.
+
+A chunk also carries a scan's **quiet marks** (:class:`QuietMarks`): which of its rows the
+scan settled as they were with nothing to report, under which plan (see :mod:`.runner`), so the
+next scan under that plan can take them without a second look. Rewriting a chunk drops its marks
+unless the writer brings new ones for exactly those rows.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import itertools
 import marshal
 import secrets
 import zlib
@@ -222,7 +229,8 @@ class QuietMarks(NamedTuple):
 
 def marks_of(cache: StatCache, quiet: AbstractSet[str]) -> dict[int, tuple[int, bytes]]:
     """The :attr:`QuietMarks.chunks` of the chunks ``cache`` read, the rows in ``quiet`` marked."""
-    return {chunk: (version, bytes(p in quiet for p in paths)) for chunk, (version, paths) in cache.chunks.items()}
+    marked = quiet.__contains__
+    return {chunk: (version, bytes(map(marked, paths))) for chunk, (version, paths) in cache.chunks.items()}
 
 
 class _Chunk(NamedTuple):
@@ -382,7 +390,7 @@ def _from_snapshot(conn: Connection, root_id: int, part: tuple[int, int], plan: 
         rows.update(zip(paths, decoded, strict=True))
         read[chunk] = (version, paths)
         if plan and marked_under == plan and len(marks) == len(decoded):
-            quiet += [path for path, mark in zip(paths, marks, strict=True) if mark]
+            quiet += itertools.compress(paths, marks)
     return StatCache(rows, frozenset(quiet), read) if len(read) == len(mine) else None
 
 
