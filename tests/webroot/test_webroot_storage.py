@@ -107,7 +107,7 @@ def readings(store: Store, root_id: int, part: tuple[int, int]) -> tuple[dict[st
     """(snapshot, table) reading of one part of the stat cache; None when the snapshot is not usable."""
     with store.transaction() as s:
         conn = s.connection()
-        snap = storage._from_snapshot(conn, root_id, part, "")
+        snap = storage._from_snapshot(conn, root_id, part, "", storage._count(conn, root_id))
         table = storage._from_table(conn, root_id, part)
     return None if snap is None else (snap.rows, table)
 

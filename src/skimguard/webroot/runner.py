@@ -350,7 +350,8 @@ class _Plan:
     has_baseline: bool
     intel: bool  # threat intel loaded: every hash is looked up (the general path)
     collect_watched: bool  # keep the watched paths (a baseline needs them)
-    marking: bool  # a plan key: marks are read and made (a scan without threat intel)
+    key: str  # marks are read and made under this key (see _plan_key; '': none, as with threat intel)
+    files: int  # the root's rows in the store when the scan began (the snapshot must add up to them)
 
 
 @dataclass
@@ -387,7 +388,7 @@ def _triage(
     those known good by the known-good lists, which the plan key leaves out (known good as the
     release's own file is in it)."""
     cached, zone_of, in_scope, core = plan.cached, plan.zone_of, plan.in_scope, plan.core
-    engine_same, has_baseline, marking = plan.engine_same, plan.has_baseline, plan.marking
+    engine_same, has_baseline, marking = plan.engine_same, plan.has_baseline, bool(plan.key)
     marked = plan.marked if engine_same else frozenset()
     general_only, collect, watched_paths, quiet_paths = plan.intel, plan.collect_watched, tally.watched, tally.quiet
     is_code, is_media, name_of = kinds.is_code, kinds.is_media, kinds.name_of
@@ -479,12 +480,10 @@ def _triage(
 PartResult = tuple[list[tuple[Slow, CachedRow | None]], list[tuple[str, CachedRow]], _Tally]
 
 
-def _part(
-    store: Store, root_id: int, real: str, max_files: int, plan: _Plan, plan_key: str, share: tuple[int, int]
-) -> PartResult:
+def _part(store: Store, root_id: int, real: str, max_files: int, plan: _Plan, share: tuple[int, int]) -> PartResult:
     """One part of a split walk, whole: its share of the stat cache, its files triaged, the
     marks of its chunks."""
-    found = storage.read_stat_cache(store, root_id, part=share, plan=plan_key)
+    found = storage.read_stat_cache(store, root_id, part=share, plan=plan.key, files=plan.files)
     cached = found.rows
     tally, rows = _Tally(), dict[str, CachedRow]()
     mine = replace(plan, cached=cached, marked=found.quiet)
@@ -508,7 +507,7 @@ class _OtherPart:
     object it shares with the parent) and leaves with ``os._exit``. Any failure of the child
     makes :meth:`result` None: the parent then does part 1 itself."""
 
-    def __init__(self, store: Store, root_id: int, real: str, max_files: int, plan: _Plan, plan_key: str) -> None:
+    def __init__(self, store: Store, root_id: int, real: str, max_files: int, plan: _Plan) -> None:
         self._read, write = os.pipe()
         self._pid = os.fork()
         if self._pid == 0:  # the child
@@ -517,7 +516,7 @@ class _OtherPart:
                 gc.disable()
                 os.close(self._read)
                 storage.after_fork(store)
-                found = _part(store, root_id, real, max_files, plan, plan_key, (1, 2))
+                found = _part(store, root_id, real, max_files, plan, (1, 2))
                 slow, gone, tally = found
                 # the paths settled quietly mark the chunks rewritten: only those with a row that
                 # changes (a file to read again, or gone); the others' marks go as they are
@@ -617,7 +616,8 @@ def survey(
         has_baseline=has_baseline,
         intel=intel is not None,
         collect_watched=not analyse,
-        marking=bool(plan_key),
+        key=plan_key,
+        files=storage.count_files(store, root.id),
     )
     tally = _Tally()
     # A re-scan of a big root is split in two processes (see _OtherPart); a baseline is not (it
@@ -627,14 +627,14 @@ def survey(
         and hasattr(os, "fork")
         and settings.workers != 1
         and (os.cpu_count() or 1) > 1
-        and SPLIT_MIN <= storage.count_files(store, root.id) <= settings.max_files // 4
+        and SPLIT_MIN <= plan.files <= settings.max_files // 4
     )
-    other = _OtherPart(store, root.id, real, settings.max_files, plan, plan_key) if split else None
+    other = _OtherPart(store, root.id, real, settings.max_files, plan) if split else None
     share = (0, 2) if other is not None else (0, 1)
     try:
         # loaded before the walk, not beside it in a thread: both hold the GIL nearly all the
         # time once the tree and the database are in the page cache, so a thread only adds switching
-        found = storage.read_stat_cache(store, root.id, part=share, plan=plan_key)
+        found = storage.read_stat_cache(store, root.id, part=share, plan=plan.key, files=plan.files)
     except BaseException:
         if other is not None:
             other.close()
@@ -651,7 +651,7 @@ def survey(
         of this scan, which saw the same values, or less: a file analysed in part is not quiet
         now, and not marked."""
         plain = row[VERDICT] in ("", hashing.CLEAN) or (row[VERDICT] == hashing.GOOD and row[SHA256] == core_sha)
-        if not (plan.marking and says_nothing and plain):
+        if not (plan.key and says_nothing and plain):
             return
         fine, _ = _reusable(
             row, is_file=row[KIND] == "file", code=code, sniff=sniff, core_sha=core_sha, plan=plan, engine_same=True
@@ -814,7 +814,7 @@ def survey(
             if other is not None:
                 theirs = other.result()
                 if theirs is None:  # the child failed: this process does part 1 itself
-                    theirs = _part(store, root.id, real, settings.max_files, plan, plan_key, (1, 2))
+                    theirs = _part(store, root.id, real, settings.max_files, plan, (1, 2))
                 slows, gone_there, counted = theirs
                 for slow, old in slows:
                     general(slow, old)

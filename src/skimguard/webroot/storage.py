@@ -242,20 +242,24 @@ class _Chunk(NamedTuple):
     quiet: bytes
 
 
-def read_stat_cache(store: Store, root_id: int, *, part: tuple[int, int] = (0, 1), plan: str = "") -> StatCache:
+def read_stat_cache(
+    store: Store, root_id: int, *, part: tuple[int, int] = (0, 1), plan: str = "", files: int | None = None
+) -> StatCache:
     """Every row of a root by path (or, with ``part`` ``(index, count)``, those whose
     :func:`.walk.part_of` is ``index``: ``length(path) % count``), as plain tuples in
     :class:`FileRow`'s field order (``FileRow._make`` turns one into a row when it is needed):
     the stat cache a re-scan compares the walk with, and the rows marked quiet under ``plan``.
     Read from the snapshot when it is whole (:func:`_from_snapshot`), from the table otherwise
     (:func:`_from_table`, no marks): the same rows either way. The JSON ``analysis`` is read in
-    a second query, by primary key, only for the few rows that have one."""
+    a second query, by primary key, only for the few rows that have one. ``files``: the root's
+    row count, when the caller has just read it (:func:`count_files`: 100,000 index entries)."""
     with store.transaction() as s, _gc_paused():
         conn = s.connection()
-        found = _from_snapshot(conn, root_id, part, plan)
+        files = _count(conn, root_id) if files is None else files
+        found = _from_snapshot(conn, root_id, part, plan, files)
         if found is None:
             rows = _from_table(conn, root_id, part)
-            empty = not rows and _count(conn, root_id) == 0  # a first scan: every chunk is to be written
+            empty = not rows and files == 0  # a first scan: every chunk is to be written
             found = StatCache(rows, frozenset(), {chunk: (0, []) for chunk in _part_chunks(part)} if empty else {})
         rows = found.rows
         flagged = [path_key(path) for path, row in rows.items() if row[VERDICT] in FLAGGED]
@@ -364,13 +368,15 @@ def _snapshot_whole(chunks: Mapping[int, _Chunk], files: int) -> bool:
     return chunks.keys() == set(range(CHUNKS)) and sum(chunk.files for chunk in chunks.values()) == files
 
 
-def _from_snapshot(conn: Connection, root_id: int, part: tuple[int, int], plan: str) -> StatCache | None:
+def _from_snapshot(
+    conn: Connection, root_id: int, part: tuple[int, int], plan: str, files: int
+) -> StatCache | None:
     """:func:`read_stat_cache` from the snapshot: ``part``'s chunks decoded, and their marks when
     made under ``plan``. None when the snapshot is missing, of another format, does not add up
-    to the table's row count, or a chunk does not decode: the caller reads the table."""
+    to the root's row count ``files``, or a chunk does not decode: the caller reads the table."""
     mine = _part_chunks(part)
     chunks = _chunk_states(conn, root_id)
-    if not mine or not _snapshot_whole(chunks, _count(conn, root_id)):
+    if not mine or not _snapshot_whole(chunks, files):
         return None
     c = SNAPSHOTS.c
     query = select(c.chunk, c.version, c.data, c.plan, c.quiet).where(
