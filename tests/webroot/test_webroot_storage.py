@@ -202,8 +202,14 @@ def test_snapshot_not_usable_falls_back_to_the_table(any_db: str) -> None:
             blobs = dict(s.connection().execute(sa.select(snapshots.c.chunk, snapshots.c.data)).all())
         size = len(storage._decode(blobs[chunk]))
         other_rows = next(data for data in blobs.values() if len(storage._decode(data)) != size)  # decodes, wrong size
-        for garbage in (b"not zlib", zlib.compress(marshal.dumps({"a": 1})), zlib.compress(marshal.dumps([(1, 2)])),
-                        other_rows):  # fmt: skip
+
+        def blob(value: object) -> bytes:  # as storage encodes, whatever the value
+            data = marshal.dumps(value)
+            return zlib.crc32(data).to_bytes(4, "big") + data
+
+        damaged = bytearray(blobs[chunk])
+        damaged[-3] ^= 1
+        for garbage in (b"", b"not a blob", bytes(damaged), blob({"a": 1}), blob([(1, 2)]), other_rows):
             with store.transaction(write=True) as s:
                 s.connection().execute(sa.update(snapshots).where(snapshots.c.chunk == chunk).values(data=garbage))
             assert readings(store, root.id, (0, 1)) is None

@@ -7,14 +7,14 @@ both have it), and a scan writes only the rows whose file changed: an unchanged 
 100,000-file shop writes nothing but its root row.
 
 The stat cache (every ``webroot_files`` row of a root, which each re-scan compares the walk
-with) is also kept as a **snapshot** in ``webroot_snapshots``: :data:`CHUNKS` compressed blobs
-per root (a chunk: the rows whose path length modulo :data:`CHUNKS` is its number), decoded
-faster than the rows are selected. It is derived data with one rule: the two functions that
-write file rows, :func:`save_scan_state` and :func:`save_baseline`, rewrite the chunks whose
-rows they changed in the same transaction, so a committed snapshot always equals the rows.
-:func:`read_stat_cache` reads the table instead when the snapshot is missing (a database from
-before snapshots), of another format, or does not add up to the table's row count; the next
-scan then writes it whole.
+with) is also kept as a **snapshot** in ``webroot_snapshots``: :data:`CHUNKS` blobs per root (a
+chunk: the rows whose path length modulo :data:`CHUNKS` is its number), decoded faster than the
+rows are selected. It is derived data with one rule: the two functions that write file rows,
+:func:`save_scan_state` and :func:`save_baseline`, rewrite the chunks whose rows they changed in
+the same transaction, so a committed snapshot always equals the rows. :func:`read_stat_cache`
+reads the table instead when the snapshot is missing (a database from before snapshots), of
+another format, damaged, or does not add up to the table's row count; the next scan that
+writes then writes it whole (a damaged chunk: when one of its rows changes).
 
 A chunk also carries a scan's **quiet marks** (:class:`QuietMarks`): which of its rows the
 scan settled as they were with nothing to report, under which plan (see :mod:`.runner`), so the
@@ -332,16 +332,22 @@ def _part_chunks(part: tuple[int, int]) -> list[int]:
 
 def _encode(rows: Sequence[CachedRow]) -> bytes:
     """One chunk's rows as a blob: ``marshal`` (the fastest of Python's own encodings to read
-    back, for tuples of integers, strings and None; it runs no code when loading, unlike pickle),
-    compressed."""
-    return zlib.compress(marshal.dumps(list(rows), 4), 1)
+    back, for tuples of integers, strings and None; it runs no code when loading, unlike pickle)
+    after its CRC-32, so that a damaged blob is refused before it is read. Not compressed: that
+    would halve the size and double the time to read it back on SQLite (on PostgreSQL, TOAST
+    compresses large values anyway)."""
+    data = marshal.dumps(list(rows), 4)
+    return zlib.crc32(data).to_bytes(4, "big") + data
 
 
-def _decode(data: bytes) -> list[CachedRow]:
-    """The rows of :func:`_encode`; ``ValueError`` when ``data`` is not such a blob."""
+def _decode(blob: bytes) -> list[CachedRow]:
+    """The rows of :func:`_encode`; ``ValueError`` when ``blob`` is not such a blob."""
+    data = memoryview(blob)[4:]
+    if len(blob) < 4 or zlib.crc32(data) != int.from_bytes(blob[:4], "big"):
+        raise ValueError("not a stat cache snapshot: its checksum does not match")
     try:
-        rows = marshal.loads(zlib.decompress(data))
-    except (zlib.error, EOFError, TypeError, ValueError) as exc:
+        rows = marshal.loads(data)
+    except (EOFError, TypeError, ValueError) as exc:
         raise ValueError(f"not a stat cache snapshot: {exc}") from None
     width = len(FileRow._fields)
     if type(rows) is not list or not all(type(row) is tuple and len(row) == width for row in rows):
