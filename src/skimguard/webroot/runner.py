@@ -476,7 +476,7 @@ def _triage(
 
 # What a part of a split walk hands back: the files for the general path with their cached
 # rows, the cached paths it did not see (gone, unless under a folder that could not be listed),
-# and its counts.
+# and its counts and quiet marks.
 PartResult = tuple[list[tuple[Slow, CachedRow | None]], list[tuple[str, CachedRow]], _Tally]
 
 
@@ -499,7 +499,8 @@ class _OtherPart:
     :func:`_part` in a forked child while this process does part 0: its own share of the stat
     cache, read on its own connection, and its own share of the lstat calls and comparisons. A
     re-scan is otherwise one Python thread while the second core idles; the child sends back
-    only what the parent needs (nothing much, when nothing changed).
+    only what the parent needs (nothing much, when nothing changed: its chunks' quiet marks, a
+    byte per file).
 
     The child lists, reads the database on a new connection (:func:`.storage.after_fork`) and
     writes to a pipe; it takes no lock another thread could hold, so forking beside the progress
