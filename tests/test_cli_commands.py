@@ -66,3 +66,19 @@ def test_help_and_unknown_commands_see_every_command() -> None:
     every = sorted({f"skimguard.{m}" for m in COMMAND_MODULES.values()})
     assert _loaded_by_main("--help") == every
     assert _loaded_by_main("no-such-command") == every
+
+
+_COLLECTOR_DURING_THE_COMMAND = """
+import gc, sys
+from skimguard import cli
+cli.load_commands = lambda argv: None
+cli.app = lambda: print(gc.isenabled())
+sys.argv = ["skimguard", *sys.argv[1:]]
+cli.main()
+"""
+
+
+def test_one_shot_commands_run_without_the_cyclic_collector() -> None:
+    assert _python(_COLLECTOR_DURING_THE_COMMAND, "webroot", "scan", "/srv/shop").split() == ["False"]
+    assert _python(_COLLECTOR_DURING_THE_COMMAND, "watch").split() == ["True"]
+    assert _python(_COLLECTOR_DURING_THE_COMMAND).split() == ["True"]

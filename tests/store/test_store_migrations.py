@@ -25,7 +25,7 @@ def test_migrated_schema_matches_metadata(store: Store, engine: sa.Engine) -> No
     names = set(sa.inspect(engine).get_table_names())
     assert names == set(tables.metadata.tables) | {"alembic_version"}
     with engine.connect() as conn:
-        assert migrate.current_revision(conn) == migrate.head_revision() == "0006"
+        assert migrate.current_revision(conn) == migrate.head_revision() == "0007"
 
 
 def test_compare_sees_a_difference(store: Store, engine: sa.Engine) -> None:

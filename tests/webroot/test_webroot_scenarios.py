@@ -5,12 +5,16 @@ expects an exact set of (rule, path, severity)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from webroot_samples import (
@@ -24,11 +28,12 @@ from webroot_samples import (
 )
 
 from skimguard.config import Config
+from skimguard.intel import Indicator, IndicatorKind
 from skimguard.models import Category, Severity
 from skimguard.store import Store
-from skimguard.webroot import runner, storage
+from skimguard.webroot import platform, runner, storage
 from skimguard.webroot.runner import ScanOutcome, Settings
-from skimguard.webroot.scan import iso_ns, page_of
+from skimguard.webroot.scan import Scope, iso_ns, page_of
 
 Shop = Callable[[str], Path]
 
@@ -437,3 +442,133 @@ def test_names_that_show_alike_are_both_scanned(store: Store, shop: Shop) -> Non
     assert found(outcome) == {(rule, path, severity) for path in shells for rule, severity in rules}
     again = scan(store, root)
     assert found(again) == found(outcome) and again.stats.read == 0
+
+
+# --------------------------------------------------------------------------------------------- marks
+
+
+def _comparable(outcome: ScanOutcome) -> ScanOutcome:
+    return replace(outcome, stats=replace(outcome.stats, seconds=0.0))
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_marked_rescans_find_what_unmarked_ones_find(
+    shop: Shop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, split: bool
+) -> None:
+    """The quiet marks only save work: two stores follow the same tree through edits, a forged
+    timestamp, permissions, a webshell, deletions, a polyglot, a release built, a hash made known
+    good, threat intel loaded and dropped, and a baseline with another scope; one scans with
+    marks, the other without (no plan key), and every scan finds and counts exactly the same.
+    Unchanged re-scans with marks classify only the files with something to say."""
+    if split:
+        _split(monkeypatch)
+    root = shop("woocommerce")
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    css, shell, jpeg, index = (
+        "wp-content/themes/storefront/style.css",
+        "wp-content/uploads/2024/05/cache.php",
+        "wp-content/uploads/2024/05/photo1.jpg",
+        "index.php",
+    )
+    classified: list[str] = []
+    real_reusable = runner._reusable
+
+    def reusable(old: tuple[Any, ...], **kwargs: Any) -> tuple[bool, str]:
+        classified.append(old[storage.PATH])
+        return real_reusable(old, **kwargs)
+
+    monkeypatch.setattr(runner, "_reusable", reusable)
+
+    def forge(path: str) -> None:  # same size, same mtime, other content: only the ctime tells
+        before = os.stat(root / path)
+        text = (root / path).read_text()
+        (root / path).write_text(text.replace("f", "g", 1))
+        os.utime(root / path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    def release(store: Store) -> None:
+        plugin = "wp-content/plugins/woocommerce/"
+        paths = sorted(p for p in (root / plugin).rglob("*") if p.is_file())
+        files = [(str(p.relative_to(root)), hashlib.sha256(p.read_bytes()).hexdigest()) for p in paths]
+        files[0] = (files[0][0], "0" * 64)  # one core file differs from its release: SG709
+        storage.save_release(store, platform="woocommerce", version="8.8.2", prefix=plugin.rstrip("/"),
+                             source="woo.zip", source_sha256="e" * 64, files=files, actor="t", at=at)  # fmt: skip
+
+    def sha256_of(path: str) -> str:
+        return hashlib.sha256((root / path).read_bytes()).hexdigest()
+
+    def intel(store: Store, on: bool) -> None:
+        listed = [Indicator(IndicatorKind.HASH, sha256_of(index), "feed")] if on else []
+        store.replace_indicators("feed", listed, "t")
+
+    steps: list[tuple[str, Callable[[Store], object] | None, Callable[[], object] | None]] = [
+        ("unchanged", None, None),
+        ("unchanged again", None, None),
+        ("content", None, lambda: (root / css).write_text("body { color: red }\n")),
+        ("forged time", None, lambda: forge("wp-content/themes/storefront/functions.php")),
+        ("permissions", None, lambda: os.chmod(root / index, 0o666)),
+        ("webshell", None, lambda: (root / shell).write_text(WEBSHELL)),
+        ("deleted", None, lambda: (root / "wp-content/index.php").unlink()),
+        ("polyglot", None, lambda: (root / jpeg).write_bytes(POLYGLOT_JPEG)),
+        ("release", release, None),
+        ("known good", lambda s: s.add_known_good([(sha256_of(css), "t")], "manual", "t"), None),
+        ("intel", lambda s: intel(s, True), None),
+        ("no intel", lambda s: intel(s, False), None),
+        ("scope", lambda s: runner.baseline(s, "shop", root, exclude=["wp-*/themes/**"], actor="t", now=at), None),
+        ("unchanged after baseline", None, None),
+        ("unchanged at last", None, None),
+    ]
+    with Store.open(f"sqlite:///{tmp_path / 'marked.db'}") as marked, Store.open(
+        f"sqlite:///{tmp_path / 'plain.db'}"
+    ) as plain:
+        for store in (marked, plain):
+            runner.baseline(store, "shop", root, actor="t", now=at)
+        rules: set[str] = set()
+        for name, on_store, on_tree in [("first", None, None), *steps]:
+            if on_tree is not None:
+                on_tree()
+            outcomes: list[ScanOutcome] = []
+            for store in (marked, plain):
+                if on_store is not None:
+                    on_store(store)
+                classified.clear()
+                with monkeypatch.context() as m:
+                    if store is plain:
+                        m.setattr(runner, "_plan_key", lambda *args: "")
+                    outcomes.append(_comparable(runner.scan(store, "shop", root, now=at)))
+                if store is marked:
+                    marked_classified = set(classified)
+            assert outcomes[0] == outcomes[1], name
+            rules |= {f.rule_id for f in outcomes[0].findings}
+            if name.startswith("unchanged") and name != "unchanged after baseline":
+                assert marked_classified <= {f.subject for f in outcomes[0].findings}, name
+        assert rules == {"SG701", "SG703", "SG705", "SG706", "SG707", "SG708", "SG709", "SG714"}
+        # every file with nothing to say is marked, under the plan of the last scan, in both parts
+        plan_key = runner.survey(marked, "shop", root).marks.plan  # type: ignore[union-attr]
+        root_row = storage.find_root(marked, "shop", str(root))
+        assert root_row is not None
+        cache = storage.read_stat_cache(marked, root_row.id, plan=plan_key)
+        says = {f.subject for f in outcomes[0].findings}
+        assert cache.quiet == {p for p, r in cache.rows.items() if r[storage.SHA256] is not None} - says
+        assert {len(p) % 2 for p in cache.quiet} == {0, 1}
+
+
+def test_the_plan_key_covers_what_the_quick_path_depends_on(shop: Shop) -> None:
+    """A mark is taken only under the same plan: the key changes with the engine, the detected
+    platforms and versions, the scope, each release compared with (a rebuilt one too) and the
+    baseline's presence."""
+    detected = platform.detect(platform.fs_probe(str(shop("woocommerce"))))
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+    release = storage.ReleaseRow(1, "woocommerce", "8.8.2", "", "", "", 1, at, "")
+    base = ("e" * 32, detected, Scope(), (release,), True)
+    variants = [
+        ("f" * 32, detected, Scope(), (release,), True),
+        ("e" * 32, detected[:1], Scope(), (release,), True),
+        ("e" * 32, platform.detect(platform.fs_probe(str(shop("magento2")))), Scope(), (release,), True),
+        ("e" * 32, detected, Scope(exclude=("*.bak",)), (release,), True),
+        ("e" * 32, detected, Scope(include=("*.bak",)), (release,), True),
+        ("e" * 32, detected, Scope(), (), True),
+        ("e" * 32, detected, Scope(), (replace(release, id=2),), True),
+        ("e" * 32, detected, Scope(), (release,), False),
+    ]
+    keys = [runner._plan_key(*base), *(runner._plan_key(*v) for v in variants)]
+    assert len(set(keys)) == len(keys) and runner._plan_key(*base) == keys[0]

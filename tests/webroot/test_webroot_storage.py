@@ -3,7 +3,11 @@ the baseline and stat cache, releases, resolving a root's findings; and the migr
 
 from __future__ import annotations
 
+import marshal
+import random
+import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -96,6 +100,180 @@ def test_stat_cache_tuples_and_parts(any_db: str) -> None:
         assert storage.load_files(store, root.id) == {r.path: r for r in rows}
 
 
+PARTS = ((0, 1), (0, 2), (1, 2))
+
+
+def readings(store: Store, root_id: int, part: tuple[int, int]) -> tuple[dict[str, tuple], dict[str, tuple]] | None:
+    """(snapshot, table) reading of one part of the stat cache; None when the snapshot is not usable."""
+    with store.transaction() as s:
+        conn = s.connection()
+        snap = storage._from_snapshot(conn, root_id, part, "", storage._count(conn, root_id))
+        table = storage._from_table(conn, root_id, part)
+    return None if snap is None else (snap.rows, table)
+
+
+def assert_snapshot_current(store: Store, root_id: int) -> None:
+    for part in PARTS:
+        both = readings(store, root_id, part)
+        assert both is not None, part
+        snap, table = both
+        assert snap == table and all(type(v) is tuple for v in snap.values()), part
+
+
+def test_snapshot_follows_every_write(any_db: str) -> None:
+    """The snapshot equals the table after every kind of write: a first scan (encoded from the
+    rows written), scans that change, add and lose rows (chunks rebuilt from the table; baseline
+    columns kept; gone rows deleted or kept for the baseline), baselines (encoded from the rows)."""
+    rng = random.Random(7)
+    names = ["index.php", "a.js", "日本語/ファイル.php", "caf\\xe9.php", "x/" * 300 + "y.js", "é" * 3]
+    names += [f"{'d/' * (i % 7)}f{i}.{rng.choice(['php', 'js', 'jpg'])}" for i in range(120)]
+    analysis = {"verdict": "malicious", "hits": []}
+
+    def random_row(path: str) -> FileRow:
+        verdict = rng.choice(["clean", "", "good", "malicious"])
+        return row(
+            path, rng.choice(["a", "b", "c"]) * 64, size=rng.randrange(10**9), mtime_ns=rng.randrange(2**62),
+            inode=rng.randrange(2**63), verdict=verdict, analysis=analysis if verdict == "malicious" else None,
+            base_sha256="f" * 64,  # not written by a scan: the snapshot must not take it either
+        )  # fmt: skip
+
+    with Store.open(any_db) as store:
+        root = storage.ensure_root(store, "shop", "/var/www/shop")
+        other = storage.ensure_root(store, "shop", "/var/www/other")
+        storage.save_scan_state(store, other.id, changed=[row("a.php")], gone=[], engine="e", platforms=[], at=AT)
+        first = [random_row(p) for p in names[:60]]
+        storage.save_scan_state(store, root.id, changed=first + first[:3], gone=[], engine="e", platforms=[], at=AT)
+        assert_snapshot_current(store, root.id)
+        assert storage.load_files(store, root.id)["a.js"].base_sha256 is None
+        for step in range(12):
+            known = sorted(storage.load_files(store, root.id))
+            if step in (4, 9):  # a baseline of some of the rows
+                rows = [random_row(p)._replace(base_kind="file", base_size=1, base_mode=0o644, base_uid=1, base_gid=1,
+                                               base_mtime_ns=1, base_sha256="d" * 64)
+                        for p in rng.sample(names, 50)]  # fmt: skip
+                storage.save_baseline(store, root, rows=rows, settings={}, engine="e", platforms=[], actor="t",
+                                      note="", at=AT)  # fmt: skip
+            else:
+                changed = [random_row(p) for p in rng.sample(names, rng.randrange(0, 8))]
+                gone = rng.sample(known, min(len(known), rng.randrange(0, 5)))
+                storage.save_scan_state(store, root.id, changed=changed, gone=gone, engine="e", platforms=[], at=AT)
+            assert_snapshot_current(store, root.id)
+            with store.transaction() as s:
+                table = storage._from_table(s.connection(), root.id, (0, 1))
+            cache = storage.stat_cache(store, root.id)
+            assert cache.keys() == table.keys()
+            assert {p for p, r in cache.items() if r[storage.ANALYSIS] is not None} == {
+                p for p, r in table.items() if r[storage.VERDICT] == "malicious" and r[storage.SHA256] is not None
+            }
+        assert_snapshot_current(store, other.id)
+        assert storage.load_files(store, other.id) == {"a.php": row("a.php")}
+
+
+def test_snapshot_not_usable_falls_back_to_the_table(any_db: str) -> None:
+    """A snapshot that is missing (a database from before snapshots), of another format, short of
+    rows (a row written behind storage's back) or undecodable is not read: the stat cache comes
+    from the table, the same rows; the next scan writes the snapshot whole again (an undecodable
+    chunk: the next scan that changes one of its rows)."""
+    rows = [row(f"{'sub/' * (i % 5)}file{i}.php", inode=i) for i in range(80)]
+    with Store.open(any_db) as store:
+        root = storage.ensure_root(store, "shop", "/var/www/shop")
+        storage.save_scan_state(store, root.id, changed=rows, gone=[], engine="e", platforms=[], at=AT)
+        expected = storage.load_files(store, root.id)
+        assert expected == {r.path: r for r in rows}
+        snapshots, files = storage.SNAPSHOTS, storage.FILES
+
+        def spoil(statement: sa.Executable) -> None:
+            with store.transaction(write=True) as s:
+                s.connection().execute(statement)
+            assert readings(store, root.id, (0, 1)) is None
+            assert storage.load_files(store, root.id) == expected  # from the table
+            storage.save_scan_state(store, root.id, changed=[], gone=[], engine="e", platforms=[], at=AT)
+            assert_snapshot_current(store, root.id)
+
+        spoil(sa.delete(snapshots))
+        spoil(sa.update(snapshots).values(format=storage.SNAPSHOT_FORMAT + 1))
+        spoil(sa.delete(snapshots).where(snapshots.c.chunk == 5))
+        extra = row("added/behind/storage.php")
+        expected[extra.path] = extra
+        spoil(sa.insert(files).values(storage._values(root.id, extra, with_base=False)))
+
+        chunk = len(rows[0].path) % storage.CHUNKS
+        with store.transaction() as s:
+            blobs = dict(s.connection().execute(sa.select(snapshots.c.chunk, snapshots.c.data)).all())
+        size = len(storage._decode(blobs[chunk]))
+        other_rows = next(data for data in blobs.values() if len(storage._decode(data)) != size)  # decodes, wrong size
+
+        def blob(value: object) -> bytes:  # as storage encodes, whatever the value
+            data = marshal.dumps(value)
+            return zlib.crc32(data).to_bytes(4, "big") + data
+
+        damaged = bytearray(blobs[chunk])
+        damaged[-3] ^= 1
+        for garbage in (b"", b"not a blob", bytes(damaged), blob({"a": 1}), blob([(1, 2)]), other_rows):
+            with store.transaction(write=True) as s:
+                s.connection().execute(sa.update(snapshots).where(snapshots.c.chunk == chunk).values(data=garbage))
+            assert readings(store, root.id, (0, 1)) is None
+            assert storage.load_files(store, root.id) == expected
+        storage.save_scan_state(store, root.id, changed=[rows[0]._replace(size=9)], gone=[], engine="e",
+                                platforms=[], at=AT)  # fmt: skip
+        assert_snapshot_current(store, root.id)
+
+
+def test_quiet_marks_keep_to_their_plan_and_version(any_db: str) -> None:
+    """Marks are read under the plan they were made under only; a scan marks the chunks it read
+    (a first scan: all), as it rewrites them or, unchanged, in place; a chunk another writer
+    rewrote since it was read is not marked for what the scan saw."""
+    rows = [row(f"{'d/' * (i % 4)}f{i}.php", inode=i) for i in range(64)]
+    quiet = {r.path for r in rows[::2]}
+    with Store.open(any_db) as store:
+        root = storage.ensure_root(store, "shop", "/var/www/shop")
+        empty = storage.read_stat_cache(store, root.id, plan="p1")
+        assert empty.rows == {} and empty.chunks == {c: (0, []) for c in range(storage.CHUNKS)}  # all to be written
+        first = storage.QuietMarks("p1", storage.marks_of(empty, quiet), quiet)
+        storage.save_scan_state(store, root.id, changed=rows, gone=[], engine="e", platforms=[], at=AT, marks=first)
+        assert storage.read_stat_cache(store, root.id, plan="p1").quiet == quiet
+        assert storage.read_stat_cache(store, root.id, plan="p2").quiet == frozenset()
+        assert storage.read_stat_cache(store, root.id).quiet == frozenset()
+        halves = [storage.read_stat_cache(store, root.id, part=(i, 2), plan="p1") for i in (0, 1)]
+        assert halves[0].quiet | halves[1].quiet == quiet and halves[0].quiet.isdisjoint(halves[1].quiet)
+
+        seen = storage.read_stat_cache(store, root.id, plan="p2")  # a scan under another plan reads...
+        other = rows[1]._replace(size=7)  # ...while another process changes a row and its chunk
+        storage.save_scan_state(store, root.id, changed=[other], gone=[], engine="e", platforms=[], at=AT)
+        edited = rows[3]._replace(size=8)  # the scan's own change, in another chunk
+        assert len(other.path) % storage.CHUNKS != len(edited.path) % storage.CHUNKS
+        later_quiet = quiet | {other.path, edited.path}
+        later = storage.QuietMarks("p2", storage.marks_of(seen, later_quiet), later_quiet)
+        storage.save_scan_state(store, root.id, changed=[edited], gone=[], engine="e", platforms=[], at=AT, marks=later)
+        marked = storage.read_stat_cache(store, root.id, plan="p2")
+        assert marked.rows == {r.path: tuple(r) for r in [*rows[:1], other, rows[2], edited, *rows[4:]]}
+        lost = {p for p in quiet | {other.path} if len(p) % storage.CHUNKS == len(other.path) % storage.CHUNKS}
+        assert marked.quiet == (quiet | {edited.path}) - lost  # its rewrite kept it, the other chunk lost them
+        assert_snapshot_current(store, root.id)
+
+
+def test_rescan_from_snapshot_or_table_alike(tmp_path: Path, shop: Callable[[str], Path]) -> None:
+    """A re-scan that reads the snapshot and one that reads the table find the same."""
+    root = shop("woocommerce")
+    with Store.open(f"sqlite:///{tmp_path / 'snap.db'}") as store:
+        runner.baseline(store, "shop", root, actor="tester")
+        (root / "wp-content/uploads/2024/05/cache.php").write_text(WEBSHELL)
+        (root / "wp-includes/version.php").unlink()
+        runner.scan(store, "shop", root)
+        outcomes = []
+        for _ in range(2):
+            outcome = runner.scan(store, "shop", root, now=AT)
+            outcomes.append(replace(outcome, stats=replace(outcome.stats, seconds=0)))
+            with store.transaction(write=True) as s:
+                s.connection().execute(sa.delete(storage.SNAPSHOTS))  # the second reads the table
+        assert outcomes[0] == outcomes[1] and outcomes[0].stats.read == 0
+        assert {(f.rule_id, f.subject) for f in outcomes[0].findings} == {
+            ("SG707", "wp-content/uploads/2024/05/cache.php"),
+            ("SG701", "wp-content/uploads/2024/05/cache.php"),
+            ("SG705", "wp-includes/version.php"),
+        }
+
+
 def test_releases_replace_and_resolve(any_db: str) -> None:
     with Store.open(any_db) as store:
         files = [("wp-content/plugins/woocommerce/woocommerce.php", "c" * 64), ("x.js", "d" * 64)]
@@ -178,7 +356,7 @@ def test_migration_up_and_down(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'm.db'}"
     Store.open(url).close()
     engine = sa.create_engine(url)
-    webroot = {"webroot_roots", "webroot_files", "webroot_releases", "webroot_release_files"}
+    webroot = {"webroot_roots", "webroot_files", "webroot_releases", "webroot_release_files", "webroot_snapshots"}
     assert webroot <= set(sa.inspect(engine).get_table_names())
     with engine.begin() as conn:
         migrate.downgrade(conn, "0004")

@@ -7,6 +7,8 @@ import errno
 import hashlib
 import io
 import os
+import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -350,3 +352,20 @@ def test_strip_top_only_with_one_shared_folder() -> None:
     assert strip_top([("a/x", "1"), ("a/y/z", "2")]) == ([("x", "1"), ("y/z", "2")], "a")
     assert strip_top([("a/x", "1"), ("b/y", "2")]) == ([("a/x", "1"), ("b/y", "2")], "")
     assert strip_top([("a/x", "1"), ("a", "2")]) == ([("a/x", "1"), ("a", "2")], "")
+
+
+def test_pool_workers_collect_garbage_cycles_when_their_parent_does_not() -> None:
+    """`skimguard webroot` runs without the cyclic collector (skimguard.cli.UNCOLLECTED_COMMANDS);
+    the workers it forks turn it back on, for the engine's parsers."""
+    code = (
+        "import gc, multiprocessing\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from skimguard.webroot import hashing\n"
+        "gc.disable()\n"
+        "context = multiprocessing.get_context('fork')\n"
+        "with ProcessPoolExecutor(1, mp_context=context, initializer=hashing._init_pool_worker,\n"
+        "                         initargs=(frozenset(), ())) as pool:\n"
+        "    print(pool.submit(gc.isenabled).result(), gc.isenabled())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split() == ["True", "False"]

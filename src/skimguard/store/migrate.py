@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
-HEAD_REVISION = "0006"  # the newest file in migrations/versions; tests/store checks it against Alembic
+HEAD_REVISION = "0007"  # the newest file in migrations/versions; tests/store checks it against Alembic
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -599,6 +599,26 @@ class WebrootFile(Base):
     base_sha256: Mapped[str | None] = mapped_column(String(SHA))
 
 
+class WebrootSnapshot(Base):
+    """The stat cache of a web root (its :class:`WebrootFile` rows) in compact pieces, for the
+    re-scan that needs all of them: ``chunk`` holds the rows whose path length modulo the number
+    of chunks is ``chunk``, as one blob of ``files`` rows (see :mod:`skimguard.webroot.storage`),
+    and ``quiet``, one byte per row, marks the rows a scan under ``plan`` settled quietly.
+    Derived data: rewritten, with a new random ``version``, in the transaction that changes the
+    rows it holds."""
+
+    __tablename__ = "webroot_snapshots"
+
+    root_id: Mapped[int] = mapped_column(BigId, ForeignKey("webroot_roots.id", ondelete="CASCADE"), primary_key=True)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    format: Mapped[int] = mapped_column(Integer)
+    files: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    plan: Mapped[str] = mapped_column(String(SHORT))
+    quiet: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class WebrootRelease(Base):
     """A platform release whose files were hashed (``skimguard webroot known-good build``):
     its files are known good, and a file at one of its paths with another hash is a modified

@@ -17,6 +17,7 @@ cost more to start than it saves.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import os
@@ -85,10 +86,18 @@ _options: Options | None = None  # built lazily, once per process
 
 
 def init_worker(known_good: frozenset[str], indicators: tuple[Indicator, ...]) -> None:
-    """Pool initializer (and the in-process set-up): what every job of this scan shares."""
+    """The in-process set-up: what every job of this scan shares."""
     global _context, _options
     _context = _Context(known_good, indicators)
     _options = None
+
+
+def _init_pool_worker(known_good: frozenset[str], indicators: tuple[Indicator, ...]) -> None:
+    """Pool initializer: :func:`init_worker`, and the cyclic garbage collector on (the engine's
+    parsers make cycles) in a worker forked from a command that runs without it
+    (:data:`skimguard.cli.UNCOLLECTED_COMMANDS`)."""
+    gc.enable()
+    init_worker(known_good, indicators)
 
 
 def _engine_options() -> Options:
@@ -308,7 +317,7 @@ class Dispatcher:
         self.pool = ProcessPoolExecutor(
             max_workers=self.count,
             mp_context=multiprocessing.get_context(method),
-            initializer=init_worker,
+            initializer=_init_pool_worker,
             initargs=(self.known_good, self.indicators),
         )
 

@@ -13,7 +13,10 @@
    of the key on purpose: ``touch -r`` forges an mtime, nothing forges a ctime. Logs and cache
    data are not read at all; upload media only to look for PHP inside (once, then cached). A
    re-scan of a big root runs this in two processes, each with its share of the files and of
-   the stat cache (:class:`_OtherPart`).
+   the stat cache (:class:`_OtherPart`). What a scan settled that way is marked in the stat
+   cache's snapshot under a fingerprint of the scan's plan (:func:`_plan_key`: engine, platforms,
+   scope, releases, baseline): the next scan under the same plan takes a marked file whose lstat
+   is unchanged as it is, without classifying it again (most of the per-file work).
 4. **Read** (:mod:`.hashing`, both cores): hash, PHP-inside check, and for code files whose
    content is neither known good nor the release's own, the analysis engine.
 5. **Checks**: one :class:`~.scan.FileCheck` per path, plus the baseline's files that are gone.
@@ -73,6 +76,8 @@ from skimguard.webroot.storage import (
     VERDICT,
     CachedRow,
     FileRow,
+    QuietMarks,
+    ReleaseRow,
     RootRow,
 )
 from skimguard.webroot.walk import (
@@ -157,6 +162,7 @@ class Survey:
     engine: str
     stats: Stats
     notes: tuple[str, ...] = ()
+    marks: QuietMarks | None = None  # for the snapshot (scans without threat intel)
 
     @property
     def complete(self) -> bool:
@@ -236,17 +242,17 @@ def resolve_root(path: str | os.PathLike[str]) -> str:
 
 def _core_map(
     store: Store, detected: Sequence[Detected], forced: Sequence[str]
-) -> tuple[dict[str, tuple[str, str]], tuple[str, ...], list[str]]:
+) -> tuple[dict[str, tuple[str, str]], tuple[ReleaseRow, ...], list[str]]:
     """path -> (sha256, release label) of the releases that apply: the detected platforms'
     exact versions (or the only release of a platform whose version was not read), plus those
-    forced with ``--release``."""
+    forced with ``--release``; the releases used; notes."""
     wanted: list[tuple[str, str | None, bool]] = [(d.profile.name, d.version, False) for d in detected]
     for label in forced:
         forced_name, _, forced_version = label.partition("@")
         wanted.append((forced_name, forced_version or None, True))
     notes: list[str] = []
     core: dict[str, tuple[str, str]] = {}
-    used: list[str] = []
+    used: list[ReleaseRow] = []
     for name, version, explicit in wanted:
         candidates = storage.releases(store, name)
         chosen = [r for r in candidates if version is not None and r.version == version]
@@ -263,9 +269,9 @@ def _core_map(
                 )
             continue
         for release in chosen:
-            if release.label in used:
+            if any(r.label == release.label for r in used):
                 continue
-            used.append(release.label)
+            used.append(release)
             for path, digest in storage.release_files(store, release.id).items():
                 core.setdefault(path, (digest, release.label))
     return core, tuple(used), notes
@@ -295,11 +301,46 @@ def _under(path: str, folders: Sequence[str]) -> bool:
 Slow = tuple[Listed, Zone, bool, bool, bool, str, bool]
 
 
+def _plan_key(
+    engine: str, detected: Sequence[Detected], scope: Scope, releases: Sequence[ReleaseRow], has_baseline: bool
+) -> str:
+    """A fingerprint of what the quick path's verdict on an unchanged file depends on besides
+    its cached row: the engine (code, rules, threat intel), the detected platforms and versions
+    (zones), the integrity scope, the releases compared with (by id: a rebuilt release is a new
+    row) and whether there is a baseline. The known-good lists are not in it: a file known good
+    by them is never marked (see :func:`_triage`)."""
+    digest = hashlib.sha256(engine.encode())
+    for part in (*manifest(detected), repr(sorted(scope.to_json().items())), str(has_baseline)):
+        digest.update(b"\0" + part.encode("utf-8", "surrogatepass"))
+    for release in releases:
+        digest.update(f"\0{release.label}#{release.id}".encode())
+    return digest.hexdigest()[:32]
+
+
+def _reusable(
+    old: CachedRow, *, is_file: bool, code: bool, sniff: bool, core_sha: str, plan: _Plan, engine_same: bool
+) -> tuple[bool, str]:
+    """Whether the engine has nothing to do for a file whose lstat matches its cached row ``old``
+    (not code, or its verdict under this engine is cached: clean, known good and still known
+    good, or hits kept in the cache), and the verdict to take ("stale": made by another engine)."""
+    verdict = old[VERDICT]
+    if not (engine_same or verdict in ("", hashing.GOOD)):
+        verdict = "stale"
+    if not (plan.analyse and is_file and (code or (sniff and old[FLAGS] > 0))):
+        return True, verdict
+    if verdict == hashing.GOOD:
+        return old[SHA256] in plan.known_good or old[SHA256] == core_sha, verdict
+    if verdict in (hashing.SUSPICIOUS, hashing.MALICIOUS):  # cached hits: no read, no engine
+        return old[ANALYSIS] is not None and old[SHA256] not in plan.known_good, verdict
+    return verdict == hashing.CLEAN, verdict
+
+
 @dataclass(frozen=True)
 class _Plan:
     """What :func:`_triage` needs to know about this scan (the same in both parts of a split walk)."""
 
     cached: Mapping[str, CachedRow]
+    marked: frozenset[str]  # the cached rows marked quiet under this scan's plan (see _plan_key)
     zone_of: Callable[[str], Zone]
     in_scope: Callable[[str, Zone, str], bool]
     core: Mapping[str, tuple[str, str]]
@@ -309,6 +350,8 @@ class _Plan:
     has_baseline: bool
     intel: bool  # threat intel loaded: every hash is looked up (the general path)
     collect_watched: bool  # keep the watched paths (a baseline needs them)
+    key: str  # marks are read and made under this key (see _plan_key; '': none, as with threat intel)
+    files: int  # the root's rows in the store when the scan began (the snapshot must add up to them)
 
 
 @dataclass
@@ -321,6 +364,8 @@ class _Tally:
     watched: list[str] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
     truncated: bool = False
+    quiet: set[str] = field(default_factory=set)  # settled quietly (to mark), known good by the lists left out
+    marks: dict[int, tuple[int, bytes]] = field(default_factory=dict)  # of the chunks it read (storage.QuietMarks)
 
 
 def _triage(
@@ -331,16 +376,24 @@ def _triage(
     :func:`.scan.quiet` says it has nothing to report, keep its cached tuple in ``rows``; nothing
     else is built for it. Every other file is yielded for the general path.
 
-    A file whose stat matches is reusable when the engine has nothing to do (not code, or its
-    verdict under this engine is cached: clean, known good and still known good, or hits kept in
-    the cache); a new engine makes every cached finding stale."""
+    A file whose stat matches is reusable when the engine has nothing to do (:func:`_reusable`);
+    a new engine makes every cached finding stale.
+
+    A file marked quiet under this scan's plan (``plan.marked``) whose stat matches is settled
+    first, before anything else is computed for it: the marks were made for exactly its cached
+    row and this plan, and the stat match says its row is still right. Marks are made for the
+    next scan of the same engine, so they are not taken when the rows' verdicts are another
+    engine's (not ``engine_same``: a scan of another version or with other threat intel came
+    between). The files settled quietly are collected in ``tally.quiet`` to be marked, but for
+    those known good by the known-good lists, which the plan key leaves out (known good as the
+    release's own file is in it)."""
     cached, zone_of, in_scope, core = plan.cached, plan.zone_of, plan.in_scope, plan.core
-    known_good, engine_same, analyse, has_baseline = plan.known_good, plan.engine_same, plan.analyse, plan.has_baseline
-    general_only, collect, watched_paths = plan.intel, plan.collect_watched, tally.watched
+    engine_same, has_baseline, marking = plan.engine_same, plan.has_baseline, bool(plan.key)
+    marked = plan.marked if engine_same else frozenset()
+    general_only, collect, watched_paths, quiet_paths = plan.intel, plan.collect_watched, tally.watched, tally.quiet
     is_code, is_media, name_of = kinds.is_code, kinds.is_media, kinds.name_of
     is_reg, imode, upload, no_base = stat.S_ISREG, stat.S_IMODE, Zone.UPLOAD, (None, None, None, None, None)
-    good, clean, flagged = hashing.GOOD, hashing.CLEAN, (hashing.SUSPICIOUS, hashing.MALICIOUS)
-    plain = ("", good, clean)
+    good, plain = hashing.GOOD, ("", hashing.GOOD, hashing.CLEAN)
     files = tracked = reused = 0
     try:
         for item in items:
@@ -350,6 +403,20 @@ def _triage(
                 continue
             path, _, st, _ = item
             files += 1
+            if path in marked:
+                known = cached[path]
+                if (
+                    known[MTIME] == st.st_mtime_ns
+                    and known[CTIME] == st.st_ctime_ns
+                    and known[SIZE] == st.st_size
+                    and known[INODE] == st.st_ino & INODE_MASK
+                    and (known[KIND] == "file") is is_reg(st.st_mode)
+                ):
+                    tracked += 1
+                    reused += 1
+                    rows[path] = known
+                    quiet_paths.add(path)
+                    continue
             zone = zone_of(path)
             name = name_of(path)
             watched = in_scope(path, zone, name)
@@ -372,17 +439,9 @@ def _triage(
                 and old[INODE] == st.st_ino & INODE_MASK
                 and (old[KIND] == "file") is is_file
             ):
-                verdict = old[VERDICT]
-                if not (engine_same or verdict in ("", good)):
-                    verdict = "stale"
-                if not (analyse and is_file and (code or (sniff and old[FLAGS] > 0))):
-                    fine = True  # the engine has nothing to do here
-                elif verdict == good:
-                    fine = old[SHA256] in known_good or old[SHA256] == core_sha
-                elif verdict in flagged:  # cached hits: no read, no engine
-                    fine = old[ANALYSIS] is not None and old[SHA256] not in known_good
-                else:
-                    fine = verdict == clean
+                fine, verdict = _reusable(
+                    old, is_file=is_file, code=code, sniff=sniff, core_sha=core_sha, plan=plan, engine_same=engine_same
+                )
                 if fine:
                     reused += 1
                     if (
@@ -405,6 +464,8 @@ def _triage(
                         )
                     ):  # fmt: skip
                         rows[path] = old  # the common case: nothing built, nothing written
+                        if marking and (verdict != good or old[SHA256] == core_sha):
+                            quiet_paths.add(path)
                         continue
             yield item, zone, watched, code, sniff, core_sha, fine
     finally:
@@ -415,18 +476,20 @@ def _triage(
 
 # What a part of a split walk hands back: the files for the general path with their cached
 # rows, the cached paths it did not see (gone, unless under a folder that could not be listed),
-# and its counts.
+# and its counts and quiet marks.
 PartResult = tuple[list[tuple[Slow, CachedRow | None]], list[tuple[str, CachedRow]], _Tally]
 
 
 def _part(store: Store, root_id: int, real: str, max_files: int, plan: _Plan, share: tuple[int, int]) -> PartResult:
-    """One part of a split walk, whole: its share of the stat cache, its files triaged."""
-    cached = storage.stat_cache(store, root_id, part=share)
+    """One part of a split walk, whole: its share of the stat cache, its files triaged, the
+    marks of its chunks."""
+    found = storage.read_stat_cache(store, root_id, part=share, plan=plan.key, files=plan.files)
+    cached = found.rows
     tally, rows = _Tally(), dict[str, CachedRow]()
-    slow = [
-        (item, cached.get(item[0][0]))
-        for item in _triage(listing(real, max_files=max_files, share=share), replace(plan, cached=cached), tally, rows)
-    ]
+    mine = replace(plan, cached=cached, marked=found.quiet)
+    items = listing(real, max_files=max_files, share=share)
+    slow = [(item, cached.get(item[0][0])) for item in _triage(items, mine, tally, rows)]
+    tally.marks = storage.marks_of(found, tally.quiet)
     seen = rows.keys() | {item[0][0] for item, _ in slow}
     return slow, [(path, row) for path, row in cached.items() if path not in seen], tally
 
@@ -436,7 +499,8 @@ class _OtherPart:
     :func:`_part` in a forked child while this process does part 0: its own share of the stat
     cache, read on its own connection, and its own share of the lstat calls and comparisons. A
     re-scan is otherwise one Python thread while the second core idles; the child sends back
-    only what the parent needs (nothing much, when nothing changed).
+    only what the parent needs (nothing much, when nothing changed: its chunks' quiet marks, a
+    byte per file).
 
     The child lists, reads the database on a new connection (:func:`.storage.after_fork`) and
     writes to a pipe; it takes no lock another thread could hold, so forking beside the progress
@@ -454,6 +518,11 @@ class _OtherPart:
                 os.close(self._read)
                 storage.after_fork(store)
                 found = _part(store, root_id, real, max_files, plan, (1, 2))
+                slow, gone, tally = found
+                # the paths settled quietly mark the chunks rewritten: only those with a row that
+                # changes (a file to read again, or gone); the others' marks go as they are
+                if not (gone or any(not reusable for (*_, reusable), _ in slow)):
+                    tally.quiet = set()
                 with os.fdopen(write, "wb") as out:
                     pickle.dump(found, out, protocol=pickle.HIGHEST_PROTOCOL)
                 code = 0
@@ -524,17 +593,21 @@ def survey(
     engine = engine_fingerprint(indicators)
     engine_same = root.engine == engine
     known_good = known_good_set(store.known_good())
-    core, releases, notes = _core_map(store, detected, settings.releases)
+    core, used, notes = _core_map(store, detected, settings.releases)
+    releases = tuple(r.label for r in used)
+    # marks are made and read by scans only, and not with threat intel (every hash is looked up then)
+    plan_key = _plan_key(engine, detected, scope, used, has_baseline) if analyse and intel is None else ""
 
     # --- one pass: walk, triage, read (in the pool, while the walk goes on), check
     checks: list[FileCheck] = []
     rows: dict[str, CachedRow] = {}  # every tracked path's row (part 0's only, in a split re-scan)
     changed: list[FileRow] = []
-    pending: dict[str, tuple[Entry, Zone, bool, FileRow | None]] = {}
+    pending: dict[str, tuple[Entry, Zone, bool, bool, bool, FileRow | None]] = {}
     counts = {"read": 0, "analysed": 0, "prefiltered": 0, "bytes": 0}
     on_done = (lambda n: progress("read", counts["read"], counts["read"])) if progress else None
     plan = _Plan(
         cached={},
+        marked=frozenset(),
         zone_of=layout.zone,
         in_scope=scope.matcher(),
         core=core,
@@ -544,6 +617,8 @@ def survey(
         has_baseline=has_baseline,
         intel=intel is not None,
         collect_watched=not analyse,
+        key=plan_key,
+        files=storage.count_files(store, root.id),
     )
     tally = _Tally()
     # A re-scan of a big root is split in two processes (see _OtherPart); a baseline is not (it
@@ -553,21 +628,47 @@ def survey(
         and hasattr(os, "fork")
         and settings.workers != 1
         and (os.cpu_count() or 1) > 1
-        and SPLIT_MIN <= storage.count_files(store, root.id) <= settings.max_files // 4
+        and SPLIT_MIN <= plan.files <= settings.max_files // 4
     )
     other = _OtherPart(store, root.id, real, settings.max_files, plan) if split else None
     share = (0, 2) if other is not None else (0, 1)
     try:
         # loaded before the walk, not beside it in a thread: both hold the GIL nearly all the
         # time once the tree and the database are in the page cache, so a thread only adds switching
-        cached = storage.stat_cache(store, root.id, part=share)
+        found = storage.read_stat_cache(store, root.id, part=share, plan=plan.key, files=plan.files)
     except BaseException:
         if other is not None:
             other.close()
         raise
-    plan = replace(plan, cached=cached)
+    cached = found.rows
+    plan = replace(plan, cached=cached, marked=found.quiet)
 
-    def settle(entry: Entry, zone: Zone, watched: bool, old: FileRow | None, got: hashing.Outcome | None) -> None:
+    def mark(
+        row: CachedRow, zone: Zone, watched: bool, code: bool, sniff: bool, core_sha: str, says_nothing: bool
+    ) -> None:
+        """Mark a row this scan writes or keeps when the next scan's quick path would settle it
+        quietly with its lstat unchanged (:func:`_triage`: reusable under this engine, a plain
+        verdict but for known good by the lists, quiet). ``says_nothing`` is :func:`.scan.quiet`
+        of this scan, which saw the same values, or less: a file analysed in part is not quiet
+        now, and not marked."""
+        plain = row[VERDICT] in ("", hashing.CLEAN) or (row[VERDICT] == hashing.GOOD and row[SHA256] == core_sha)
+        if not (plan.key and says_nothing and plain):
+            return
+        fine, _ = _reusable(
+            row, is_file=row[KIND] == "file", code=code, sniff=sniff, core_sha=core_sha, plan=plan, engine_same=True
+        )
+        if fine:
+            tally.quiet.add(row[0])
+
+    def settle(
+        entry: Entry,
+        zone: Zone,
+        watched: bool,
+        code: bool,
+        sniff: bool,
+        old: FileRow | None,
+        got: hashing.Outcome | None,
+    ) -> None:
         """Turn one tracked file (read now, or from the stat cache when ``got`` is None) into its
         row and, unless :func:`.scan.quiet`, a check."""
         sha: str | None
@@ -643,6 +744,7 @@ def survey(
             return
         if got is None and old is not None and verdict != "stale":
             rows[entry.path] = old  # from the stat cache, unchanged: no new row object
+            mark(old, zone, watched, code, sniff, core_sha, says_nothing)
             return
         row = FileRow(
             path=entry.path,
@@ -672,6 +774,7 @@ def survey(
                 base_sha256=old.base_sha256,
             )
         rows[entry.path] = row
+        mark(row, zone, watched, code, sniff, core_sha, says_nothing)
         if old is None or row != old:
             changed.append(row)
 
@@ -687,10 +790,10 @@ def survey(
         entry = entry_of(item)
         if reusable:
             assert old is not None  # reusable: its cached row matched
-            settle(entry, zone, watched, make_row(old), None)
+            settle(entry, zone, watched, code, sniff, make_row(old), None)
             return
         counts["read"] += 1
-        pending[entry.path] = (entry, zone, watched, make_row(old) if old is not None else None)
+        pending[entry.path] = (entry, zone, watched, code, sniff, make_row(old) if old is not None else None)
         job = hashing.Job(
             path=entry.path,
             abspath=entry.abspath,
@@ -723,6 +826,8 @@ def survey(
                 known = set(tally.problems)  # a folder either part could not list counts once
                 tally.problems += [p for p in counted.problems if p not in known]
                 tally.truncated = tally.truncated or counted.truncated
+                tally.quiet |= counted.quiet  # sent only when one of its chunks is rewritten
+                tally.marks.update(counted.marks)
         except OSError as exc:
             raise WebrootError(f"{root_path}: cannot list: {exc.strerror}") from None
         finally:
@@ -776,6 +881,9 @@ def survey(
         engine=engine,
         stats=stats,
         notes=tuple(notes),
+        marks=QuietMarks(plan_key, {**storage.marks_of(found, tally.quiet), **tally.marks}, tally.quiet)
+        if plan_key
+        else None,
     )
 
 
@@ -890,6 +998,7 @@ def scan(
         engine=found.engine,
         platforms=manifest(found.platforms),
         at=started,
+        marks=found.marks,
     )
     notes = list(found.notes)
     if not found.has_baseline:

@@ -5,17 +5,39 @@ Queries of this subsystem live here, on the store's public :meth:`Store.transact
 transaction. Writes are bulk ``INSERT ... ON CONFLICT DO UPDATE`` in chunks (SQLite and PostgreSQL
 both have it), and a scan writes only the rows whose file changed: an unchanged re-scan of a
 100,000-file shop writes nothing but its root row.
+
+The stat cache (every ``webroot_files`` row of a root, which each re-scan compares the walk
+with) is also kept as a **snapshot** in ``webroot_snapshots``: :data:`CHUNKS` blobs per root (a
+chunk: the rows whose path length modulo :data:`CHUNKS` is its number), decoded faster than the
+rows are selected. It is derived data with one rule: the two functions that write file rows,
+:func:`save_scan_state` and :func:`save_baseline`, rewrite the chunks whose rows they changed in
+the same transaction, so a committed snapshot always equals the rows. :func:`read_stat_cache`
+reads the table instead when the snapshot is missing (a database from before snapshots), of
+another format, damaged, or does not add up to the table's row count; the next scan that
+writes then writes it whole (a damaged chunk: when one of its rows changes).
+
+A chunk also carries a scan's **quiet marks** (:class:`QuietMarks`): which of its rows the
+scan settled as they were with nothing to report, under which plan (see :mod:`.runner`), so the
+next scan under that plan can take them without a second look. Rewriting a chunk drops its marks
+unless the writer brings new ones for exactly those rows.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
+import itertools
+import marshal
+import secrets
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NamedTuple, cast
 
-from sqlalchemy import Engine, Table, delete, func, insert, null, select, update
+from sqlalchemy import Connection, Engine, Select, Table, delete, func, insert, null, select, update
 from sqlalchemy.orm import Session
 
 from skimguard.store import Store
@@ -28,6 +50,10 @@ CURRENT_COLUMNS: Final = (
     "analysis",
 )  # fmt: skip
 BASE_COLUMNS: Final = ("base_kind", "base_size", "base_mode", "base_uid", "base_gid", "base_mtime_ns", "base_sha256")
+SNAPSHOTS: Final = cast(Table, t.WebrootSnapshot.__table__)
+CHUNKS: Final = 32  # snapshot chunks per root: a path's is len(path) % CHUNKS, so a re-scan's part is whole chunks
+SNAPSHOT_FORMAT: Final = 1  # bump when FileRow's fields or the encoding change: other formats are not read
+FLAGGED: Final = ("suspicious", "malicious")  # the verdicts whose rows keep an analysis
 
 
 def path_key(path: str) -> str:
@@ -164,43 +190,325 @@ def ensure_root(store: Store, site: str, root: str) -> RootRow:
 def count_files(store: Store, root_id: int) -> int:
     """How many rows a root has (from the primary key index alone)."""
     with store.transaction() as s:
-        return int(s.execute(select(func.count()).where(FILES.c.root_id == root_id)).scalar_one())
+        return _count(s.connection(), root_id)
 
 
-def stat_cache(store: Store, root_id: int, *, part: tuple[int, int] = (0, 1)) -> dict[str, CachedRow]:
+def _count(conn: Connection, root_id: int) -> int:
+    return int(conn.execute(select(func.count()).where(FILES.c.root_id == root_id)).scalar_one())
+
+
+# --------------------------------------------------------------------------------------------
+# the stat cache and its snapshot (see the module docstring)
+# --------------------------------------------------------------------------------------------
+
+
+class StatCache(NamedTuple):
+    """One part of a root's stat cache as :func:`read_stat_cache` found it."""
+
+    rows: dict[str, CachedRow]  # by path
+    quiet: frozenset[str]  # the rows marked settled quietly under the plan asked for (see QuietMarks)
+    # the snapshot chunks read: chunk -> (version, its paths in its order); a first scan's
+    # chunks are all at version 0, with none; {} when read from the table
+    chunks: dict[int, tuple[int, list[str]]]
+
+
+class QuietMarks(NamedTuple):
+    """What a scan tells the snapshot about the rows it settled quietly (as they were, with
+    nothing to report: :mod:`.runner` decides), so that the next scan under the same ``plan`` (a
+    fingerprint of everything that decision depends on besides the row) takes them as they are
+    when their lstat is unchanged. ``chunks`` are the chunks whose every row the scan decided:
+    chunk -> (the version it read, one byte per row in the order read, 1: settled quietly, see
+    :func:`marks_of`); ``paths`` are the rows settled quietly, for the chunks the scan rewrites.
+    A chunk is marked only at the version read, or when rewritten from it in the same
+    transaction: rows another process changed meanwhile are never marked for what the scan saw."""
+
+    plan: str
+    chunks: Mapping[int, tuple[int, bytes]]
+    paths: AbstractSet[str]
+
+
+def marks_of(cache: StatCache, quiet: AbstractSet[str]) -> dict[int, tuple[int, bytes]]:
+    """The :attr:`QuietMarks.chunks` of the chunks ``cache`` read, the rows in ``quiet`` marked."""
+    marked = quiet.__contains__
+    return {chunk: (version, bytes(map(marked, paths))) for chunk, (version, paths) in cache.chunks.items()}
+
+
+class _Chunk(NamedTuple):
+    """A snapshot chunk's bookkeeping (its rows left unread)."""
+
+    files: int
+    version: int
+    plan: str
+    quiet: bytes
+
+
+def read_stat_cache(
+    store: Store, root_id: int, *, part: tuple[int, int] = (0, 1), plan: str = "", files: int | None = None
+) -> StatCache:
     """Every row of a root by path (or, with ``part`` ``(index, count)``, those whose
-    :func:`.walk.part_of` is ``index``: ``length(path) % count`` in SQL), as plain tuples in
+    :func:`.walk.part_of` is ``index``: ``length(path) % count``), as plain tuples in
     :class:`FileRow`'s field order (``FileRow._make`` turns one into a row when it is needed):
-    the stat cache a re-scan compares the walk with. The JSON ``analysis`` is read in a second
-    query, by primary key, only for the few rows that have one.
-
-    Built for 100,000 rows: one Core select whose rows are taken straight from the DBAPI
-    cursor (the columns are integers and strings, which neither SQLite nor psycopg converts, so
-    SQLAlchemy's ``Row`` wrappers would only cost time), no per-row objects but the driver's
-    tuples. On SQLite the root is matched as ``root_id + 0``: the primary key index is ordered by
-    path hash, so reading a root through it visits the table's pages in random order, while a
-    scan of the table reads them in order (a root's rows are written together) and is about
-    twice as fast; PostgreSQL's planner makes that choice itself."""
-    f = FILES.c
-    columns = [null() if name == "analysis" else f[name] for name in FileRow._fields]
-    index, parts = part
-    with store.transaction() as s:
+    the stat cache a re-scan compares the walk with, and the rows marked quiet under ``plan``.
+    Read from the snapshot when it is whole (:func:`_from_snapshot`), from the table otherwise
+    (:func:`_from_table`, no marks): the same rows either way. The JSON ``analysis`` is read in
+    a second query, by primary key, only for the few rows that have one. ``files``: the root's
+    row count, when the caller has just read it (:func:`count_files`: 100,000 index entries)."""
+    with store.transaction() as s, _gc_paused():
         conn = s.connection()
-        query = select(*columns).where((f.root_id + 0 if conn.dialect.name == "sqlite" else f.root_id) == root_id)
-        if parts > 1:
-            query = query.where(func.length(f.path) % parts == index)
-        result = conn.execute(query)
-        fetched = cast(list[CachedRow], result.cursor.fetchall())  # plain tuples (see above)
-        result.close()
-        rows = {row[PATH]: row for row in fetched}
-        flagged = [path_key(row[PATH]) for row in fetched if row[VERDICT] in ("suspicious", "malicious")]
+        files = _count(conn, root_id) if files is None else files
+        found = _from_snapshot(conn, root_id, part, plan, files)
+        if found is None:
+            rows = _from_table(conn, root_id, part)
+            empty = not rows and files == 0  # a first scan: every chunk is to be written
+            found = StatCache(rows, frozenset(), {chunk: (0, []) for chunk in _part_chunks(part)} if empty else {})
+        rows = found.rows
+        flagged = [path_key(path) for path, row in rows.items() if row[VERDICT] in FLAGGED]
         for keys in _chunks(flagged):  # the only rows with an analysis kept, by primary key
-            bad = select(f.path, f.analysis).where(f.root_id == root_id, f.path_hash.in_(keys))
+            bad = select(FILES.c.path, FILES.c.analysis).where(FILES.c.root_id == root_id, FILES.c.path_hash.in_(keys))
             for path, analysis in conn.execute(bad):
                 row = rows.get(path)
                 if row is not None and analysis:
                     rows[path] = (*row[:ANALYSIS], analysis, *row[ANALYSIS + 1 :])
-        return rows
+        return found
+
+
+def stat_cache(store: Store, root_id: int, *, part: tuple[int, int] = (0, 1)) -> dict[str, CachedRow]:
+    """The rows of :func:`read_stat_cache`."""
+    return read_stat_cache(store, root_id, part=part).rows
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while the stat cache is built: a million new objects
+    (strings and integers in tuples, no cycles) would set off collections that walk them again
+    and again (a third of the time). Reference counting still frees everything; the tuples are
+    left out of later collections (the collector stops tracking tuples of plain values)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _select_rows(conn: Connection, root_id: int) -> Select[Any]:
+    """The select of a root's rows in :class:`FileRow`'s field order, ``analysis`` left null.
+
+    On SQLite the root is matched as ``root_id + 0``: the primary key index is ordered by path
+    hash, so reading a root through it visits the table's pages in random order, while a scan
+    of the table reads them in order (a root's rows are written together) and is about twice as
+    fast; PostgreSQL's planner makes that choice itself."""
+    f = FILES.c
+    columns = [null() if name == "analysis" else f[name] for name in FileRow._fields]
+    return select(*columns).where((f.root_id + 0 if conn.dialect.name == "sqlite" else f.root_id) == root_id)
+
+
+def _fetch(conn: Connection, query: Select[Any]) -> list[CachedRow]:
+    """The rows of ``query`` straight from the DBAPI cursor: the columns are integers and
+    strings, which neither SQLite nor psycopg converts, so SQLAlchemy's ``Row`` wrappers would
+    only cost time on 100,000 rows."""
+    result = conn.execute(query)
+    fetched = cast(list[CachedRow], result.cursor.fetchall())
+    result.close()
+    return fetched
+
+
+def _from_table(conn: Connection, root_id: int, part: tuple[int, int]) -> dict[str, CachedRow]:
+    """The rows of :func:`read_stat_cache` from ``webroot_files``: one Core select."""
+    index, parts = part
+    query = _select_rows(conn, root_id)
+    if parts > 1:
+        query = query.where(func.length(FILES.c.path) % parts == index)
+    return {row[PATH]: row for row in _fetch(conn, query)}
+
+
+def _part_chunks(part: tuple[int, int]) -> list[int]:
+    """The snapshot chunks of a part (``len(path) % count == index`` follows from ``len(path) %
+    CHUNKS`` when ``count`` divides :data:`CHUNKS`; [] when it does not)."""
+    index, parts = part
+    return [chunk for chunk in range(CHUNKS) if chunk % parts == index] if CHUNKS % parts == 0 else []
+
+
+def _encode(rows: Sequence[CachedRow]) -> bytes:
+    """One chunk's rows as a blob: ``marshal`` (the fastest of Python's own encodings to read
+    back, for tuples of integers, strings and None; it runs no code when loading, unlike pickle)
+    after its CRC-32, so that a damaged blob is refused before it is read. Not compressed: that
+    would halve the size and double the time to read it back on SQLite (on PostgreSQL, TOAST
+    compresses large values anyway)."""
+    data = marshal.dumps(list(rows), 4)
+    return zlib.crc32(data).to_bytes(4, "big") + data
+
+
+def _decode(blob: bytes) -> list[CachedRow]:
+    """The rows of :func:`_encode`; ``ValueError`` when ``blob`` is not such a blob."""
+    data = memoryview(blob)[4:]
+    if len(blob) < 4 or zlib.crc32(data) != int.from_bytes(blob[:4], "big"):
+        raise ValueError("not a stat cache snapshot: its checksum does not match")
+    try:
+        rows = marshal.loads(data)
+    except (EOFError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a stat cache snapshot: {exc}") from None
+    width = len(FileRow._fields)
+    if type(rows) is not list or not all(type(row) is tuple and len(row) == width for row in rows):
+        raise ValueError("not a stat cache snapshot: not a list of rows")
+    return rows
+
+
+def _marks(rows: Sequence[CachedRow], paths: AbstractSet[str]) -> bytes:
+    """One byte per row, 1 for the rows in ``paths``."""
+    return bytes(row[PATH] in paths for row in rows)
+
+
+def _chunk_states(conn: Connection, root_id: int) -> dict[int, _Chunk]:
+    """The root's snapshot chunks in the current format."""
+    c = SNAPSHOTS.c
+    query = select(c.chunk, c.files, c.version, c.plan, c.quiet).where(
+        c.root_id == root_id, c.format == SNAPSHOT_FORMAT
+    )
+    return {row[0]: _Chunk(row[1], row[2], row[3], bytes(row[4])) for row in conn.execute(query)}
+
+
+def _snapshot_whole(chunks: Mapping[int, _Chunk], files: int) -> bool:
+    """Whether the snapshot has every chunk and as many rows as the table has for the root."""
+    return chunks.keys() == set(range(CHUNKS)) and sum(chunk.files for chunk in chunks.values()) == files
+
+
+def _from_snapshot(
+    conn: Connection, root_id: int, part: tuple[int, int], plan: str, files: int
+) -> StatCache | None:
+    """:func:`read_stat_cache` from the snapshot: ``part``'s chunks decoded, and their marks when
+    made under ``plan``. None when the snapshot is missing, of another format, does not add up
+    to the root's row count ``files``, or a chunk does not decode: the caller reads the table."""
+    mine = _part_chunks(part)
+    chunks = _chunk_states(conn, root_id)
+    if not mine or not _snapshot_whole(chunks, files):
+        return None
+    c = SNAPSHOTS.c
+    query = select(c.chunk, c.version, c.data, c.plan, c.quiet).where(
+        c.root_id == root_id, c.format == SNAPSHOT_FORMAT, c.chunk.in_(mine)
+    )
+    rows: dict[str, CachedRow] = {}
+    quiet: list[str] = []
+    read: dict[int, tuple[int, list[str]]] = {}
+    for chunk, version, data, marked_under, marks in conn.execute(query):
+        try:
+            decoded = _decode(data)
+        except ValueError:
+            return None
+        if len(decoded) != chunks[chunk].files:
+            return None
+        paths = [row[PATH] for row in decoded]
+        rows.update(zip(paths, decoded, strict=True))
+        read[chunk] = (version, paths)
+        if plan and marked_under == plan and len(marks) == len(decoded):
+            quiet += itertools.compress(paths, marks)
+    return StatCache(rows, frozenset(quiet), read) if len(read) == len(mine) else None
+
+
+def _by_chunk(rows: Iterable[CachedRow], chunks: Iterable[int]) -> dict[int, list[CachedRow]]:
+    """``rows`` grouped into ``chunks`` (every row must belong to one of them)."""
+    out: dict[int, list[CachedRow]] = {chunk: [] for chunk in chunks}
+    for row in rows:
+        out[len(row[PATH]) % CHUNKS].append(row)
+    return out
+
+
+def _markable(marks: QuietMarks | None, chunk: int, before: Mapping[int, _Chunk]) -> bool:
+    """Whether ``marks`` may mark ``chunk``: the scan decided all of it, at the version it had
+    when this transaction began."""
+    if marks is None or chunk not in marks.chunks:
+        return False
+    found = before.get(chunk)
+    return marks.chunks[chunk][0] == (found.version if found is not None else 0)
+
+
+def _write_snapshot(
+    s: Session,
+    root_id: int,
+    chunks: Mapping[int, Sequence[CachedRow]],
+    *,
+    marks: QuietMarks | None = None,
+    before: Mapping[int, _Chunk] | None = None,
+) -> None:
+    """Replace the root's snapshot ``chunks`` (all of them when ``chunks`` has every one), each
+    with a new version and, where :func:`_markable`, its marks."""
+    c = SNAPSHOTS.c
+    stale = delete(SNAPSHOTS).where(c.root_id == root_id)
+    if len(chunks) < CHUNKS:
+        stale = stale.where(c.chunk.in_(sorted(chunks)))
+    conn = s.connection()
+    conn.execute(stale)
+    values = []
+    for chunk, rows in sorted(chunks.items()):
+        plan, quiet = "", b""
+        if marks is not None and _markable(marks, chunk, before or {}):
+            plan, quiet = marks.plan, _marks(rows, marks.paths)
+        values.append(
+            {
+                "root_id": root_id,
+                "chunk": chunk,
+                "format": SNAPSHOT_FORMAT,
+                "files": len(rows),
+                "version": secrets.randbits(62) + 1,
+                "data": _encode(rows),
+                "plan": plan,
+                "quiet": quiet,
+            }
+        )
+    if values:
+        conn.execute(insert(SNAPSHOTS), values)
+
+
+def _update_snapshot(
+    s: Session,
+    root_id: int,
+    *,
+    changed: Iterable[str],
+    first: Sequence[CachedRow] | None,
+    marks: QuietMarks | None,
+    before: Mapping[int, _Chunk],
+    files_before: int,
+) -> None:
+    """After a scan's writes (in its transaction): a first scan's rows (``first``: the table had
+    none) are encoded as they are; otherwise the chunks of the ``changed`` paths (all of them when
+    the snapshot was not whole) are rebuilt from the table as this transaction sees it. Then the
+    other chunks that ``marks`` may mark take its marks where they differ."""
+    conn = s.connection()
+    if first is not None:
+        written = set(range(CHUNKS))
+        _write_snapshot(s, root_id, _by_chunk(first, written), marks=marks, before=before)
+    else:
+        whole = _snapshot_whole(before, files_before)
+        written = {len(path) % CHUNKS for path in changed} if whole else set(range(CHUNKS))
+        if written:
+            query = _select_rows(conn, root_id)
+            if len(written) < CHUNKS:
+                query = query.where((func.length(FILES.c.path) % CHUNKS).in_(sorted(written)))
+            _write_snapshot(s, root_id, _by_chunk(_fetch(conn, query), written), marks=marks, before=before)
+    if marks is None:
+        return
+    c = SNAPSHOTS.c
+    for chunk, (_, quiet) in sorted(marks.chunks.items()):
+        state = before.get(chunk)
+        if chunk in written or state is None or (state.plan, state.quiet) == (marks.plan, quiet):
+            continue
+        if _markable(marks, chunk, before):
+            mark = update(SNAPSHOTS).where(c.root_id == root_id, c.chunk == chunk)
+            conn.execute(mark.values(plan=marks.plan, quiet=quiet))
+
+
+def _as_stored(row: FileRow, *, with_base: bool) -> CachedRow:
+    """The stat cache tuple of a row as :func:`_values` writes it into an empty slot: no
+    analysis (the snapshot leaves it to the table) and, without ``with_base``, no baseline."""
+    return (*row[:ANALYSIS], None, *(row[ANALYSIS + 1 :] if with_base else (None,) * len(BASE_COLUMNS)))
+
+
+def _lock_root(s: Session, root_id: int) -> None:
+    """Serialize the writers of one root's rows (PostgreSQL: its root row, locked until the
+    transaction ends; SQLite has one writer at a time anyway), so that the snapshot chunks a
+    writer rebuilds from what it reads see every earlier writer's rows."""
+    s.execute(select(t.WebrootRoot.id).where(t.WebrootRoot.id == root_id).with_for_update())
 
 
 def after_fork(store: Store) -> None:
@@ -263,13 +571,18 @@ def save_scan_state(
     engine: str,
     platforms: Sequence[str],
     at: datetime,
+    marks: QuietMarks | None = None,
 ) -> None:
     """Record what a scan saw: ``changed`` rows (their current columns; the baseline columns of
     an existing row are kept), paths that are ``gone`` (a row still in the baseline keeps its
     baseline with no current state; any other row is deleted), and the root's engine, platforms
-    and scan time."""
+    and scan time; then the snapshot follows (:func:`_update_snapshot`), with ``marks``."""
     gone = list(gone)
     with store.transaction(write=True) as s:
+        _lock_root(s, root_id)
+        conn = s.connection()
+        files_before = _count(conn, root_id)
+        chunks_before = _chunk_states(conn, root_id)
         for rows in _chunks(changed):  # values built a chunk at a time: memory stays flat
             _upsert(s, [_values(root_id, r, with_base=False) for r in rows], CURRENT_COLUMNS)
         keys = [path_key(p) for p in gone]
@@ -286,6 +599,17 @@ def save_scan_state(
                 .values(sha256=None, verdict="", flags=0, analysis=None)
                 .execution_options(synchronize_session=False)
             )
+        # no rows before: now those of `changed` (the last row of a path), as inserted
+        first = list({r.path: _as_stored(r, with_base=False) for r in changed}.values()) if not files_before else None
+        _update_snapshot(
+            s,
+            root_id,
+            changed=[*(r.path for r in changed), *gone],
+            first=first,
+            marks=marks,
+            before=chunks_before,
+            files_before=files_before,
+        )
         s.execute(
             update(t.WebrootRoot)
             .where(t.WebrootRoot.id == root_id)
@@ -307,14 +631,16 @@ def save_baseline(
 ) -> int:
     """Replace the root's rows with ``rows`` (current state and, for watched files, the baseline
     columns set), record the baseline's settings and who took it; audit logged. Returns the number
-    of files in the baseline."""
+    of files in the baseline. The rows are then exactly ``rows``: the snapshot is encoded from them."""
     files = sum(1 for r in rows if r.base_sha256 is not None)
     with store.transaction(write=True) as s:
+        _lock_root(s, root.id)
         s.execute(
             delete(t.WebrootFile).where(t.WebrootFile.root_id == root.id).execution_options(synchronize_session=False)
         )
         for chunk in _chunks(rows):
             s.connection().execute(insert(FILES), [_values(root.id, r, with_base=True) for r in chunk])
+        _write_snapshot(s, root.id, _by_chunk((_as_stored(r, with_base=True) for r in rows), range(CHUNKS)))  # no marks
         s.execute(
             update(t.WebrootRoot)
             .where(t.WebrootRoot.id == root.id)
