@@ -31,13 +31,12 @@ non-card orders in a window, to link sessions to them) are kept, as small tuples
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from skimguard.gcpause import gc_paused
 from skimguard.incident.model import (
     AffectedCard,
     AffectedPerson,
@@ -105,21 +104,6 @@ class _NonCard(NamedTuple):
     customer_id: str | None
     email: str | None
     contact: Contact
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building: scoping allocates many small tuples and
-    no cycles, and with millions of records alive each full collection walks all of them (it
-    made building the result ten times slower). Reference counting still frees everything.
-    Only around our own building, never around the caller's iterables (an importer may make cycles)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _merge(spans: list[tuple[datetime, datetime]]) -> Spans:
@@ -414,7 +398,7 @@ class Scoper:
 
     def result(self) -> AffectedSet:
         """The affected set from everything fed so far (may be called again after feeding more)."""
-        with _gc_paused():
+        with gc_paused():
             return self._result()
 
     def _result(self) -> AffectedSet:

@@ -24,8 +24,6 @@ unless the writer brings new ones for exactly those rows.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import itertools
 import marshal
@@ -40,6 +38,7 @@ from typing import Any, Final, NamedTuple, cast
 from sqlalchemy import Connection, Engine, Select, Table, delete, func, insert, null, select, update
 from sqlalchemy.orm import Session
 
+from skimguard.gcpause import gc_paused
 from skimguard.store import Store
 from skimguard.store import tables as t
 
@@ -253,7 +252,7 @@ def read_stat_cache(
     (:func:`_from_table`, no marks): the same rows either way. The JSON ``analysis`` is read in
     a second query, by primary key, only for the few rows that have one. ``files``: the root's
     row count, when the caller has just read it (:func:`count_files`: 100,000 index entries)."""
-    with store.transaction() as s, _gc_paused():
+    with store.transaction() as s, gc_paused():
         conn = s.connection()
         files = _count(conn, root_id) if files is None else files
         found = _from_snapshot(conn, root_id, part, plan, files)
@@ -275,21 +274,6 @@ def read_stat_cache(
 def stat_cache(store: Store, root_id: int, *, part: tuple[int, int] = (0, 1)) -> dict[str, CachedRow]:
     """The rows of :func:`read_stat_cache`."""
     return read_stat_cache(store, root_id, part=part).rows
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while the stat cache is built: a million new objects
-    (strings and integers in tuples, no cycles) would set off collections that walk them again
-    and again (a third of the time). Reference counting still frees everything; the tuples are
-    left out of later collections (the collector stops tracking tuples of plain values)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _select_rows(conn: Connection, root_id: int) -> Select[Any]:
