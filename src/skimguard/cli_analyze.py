@@ -74,9 +74,11 @@ def _init_worker(options: Options) -> None:
     use (rule sets, prefilters, parsers: :func:`.engine.warm_up`) before the first file."""
     global _worker_options
     from skimguard.analyze import engine
+    from skimguard.gcpause import settle_after_warm_up
 
     _worker_options = options
     engine.warm_up(options)
+    settle_after_warm_up()
 
 
 def _analyze_file(path: Path, options: Options) -> FileVerdict | Unreadable:

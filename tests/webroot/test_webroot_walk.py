@@ -356,7 +356,7 @@ def test_strip_top_only_with_one_shared_folder() -> None:
 
 def test_pool_workers_collect_garbage_cycles_when_their_parent_does_not() -> None:
     """`skimguard webroot` runs without the cyclic collector (skimguard.cli.UNCOLLECTED_COMMANDS);
-    the workers it forks turn it back on, for the engine's parsers."""
+    the workers it forks turn it back on, for the engine's parsers, with what they inherited frozen."""
     code = (
         "import gc, multiprocessing\n"
         "from concurrent.futures import ProcessPoolExecutor\n"
@@ -365,7 +365,8 @@ def test_pool_workers_collect_garbage_cycles_when_their_parent_does_not() -> Non
         "context = multiprocessing.get_context('fork')\n"
         "with ProcessPoolExecutor(1, mp_context=context, initializer=hashing._init_pool_worker,\n"
         "                         initargs=(frozenset(), ())) as pool:\n"
-        "    print(pool.submit(gc.isenabled).result(), gc.isenabled())\n"
+        "    print(pool.submit(gc.isenabled).result(), gc.isenabled(),\n"
+        "          pool.submit(gc.get_freeze_count).result() > 1000, gc.get_freeze_count())\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert done.stdout.split() == ["True", "False"]
+    assert done.stdout.split() == ["True", "False", "True", "0"]

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from skimguard.analyze.files import MAX_READ
 from skimguard.analyze.model import CodeHit, FileVerdict, Language, Layer, Verdict
+from skimguard.gcpause import settle_after_warm_up
 from skimguard.intel import Indicator, IntelIndex
 from skimguard.models import Confidence, Severity
 from skimguard.webroot import WebrootError, kinds, prefilter
@@ -95,7 +96,10 @@ def init_worker(known_good: frozenset[str], indicators: tuple[Indicator, ...]) -
 def _init_pool_worker(known_good: frozenset[str], indicators: tuple[Indicator, ...]) -> None:
     """Pool initializer: :func:`init_worker`, and the cyclic garbage collector on (the engine's
     parsers make cycles) in a worker forked from a command that runs without it
-    (:data:`skimguard.cli.UNCOLLECTED_COMMANDS`)."""
+    (:data:`skimguard.cli.UNCOLLECTED_COMMANDS`), with what the worker inherited frozen first
+    (:func:`skimguard.gcpause.settle_after_warm_up`: the parent's stat cache, the compiled
+    rules), so that its collections never walk those objects."""
+    settle_after_warm_up()
     gc.enable()
     init_worker(known_good, indicators)
 
