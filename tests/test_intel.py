@@ -76,3 +76,10 @@ def test_a_large_feed_parses() -> None:
     assert len(feed.indicators) == 2000 and feed.skipped == 0
     index = IntelIndex.build(feed.indicators)
     assert index.match_host("a.skim1999.example") is not None
+
+
+def test_an_index_is_true_when_it_holds_any_indicator_of_any_kind() -> None:
+    assert not IntelIndex.build([])
+    for line in ("evil.example", "https://evil.example/js/a.js", "/media/skim.js", "a" * 64):
+        index = IntelIndex.build(parse_feed(line, "t").indicators)
+        assert index and len(index) == 1, line

@@ -142,7 +142,10 @@ class IntelIndex:
         return index
 
     def __len__(self) -> int:
-        return len(self.domains) + len(self.hashes) + len(self.paths) + sum(len(v) for v in self.urls.values())
+        return len(self.domains) + len(self.hashes) + len(self.paths) + sum(map(len, self.urls.values()))
+
+    def __bool__(self) -> bool:  # (asked for every text the engine looks up: without counting)
+        return bool(self.domains or self.hashes or self.paths or any(self.urls.values()))
 
     def match_host(self, host: str) -> Indicator | None:
         host = host.lower().rstrip(".")

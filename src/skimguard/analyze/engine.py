@@ -164,7 +164,7 @@ def analyze_text(
     found: dict[str, CodeHit] = {}
     traits: list[str] = []
     deep = _Deep(deadline=time.monotonic() + DEEP_BUDGET_SECONDS)
-    intel = intel if intel is not None and len(intel) else None
+    intel = intel if intel else None
     prefilter = triage.intel_prefilter(intel) if intel is not None else None
     slices = _SLICE_ORIGINS.get(language, frozenset())
     spaceless = isinstance(prefilter, triage.IntelPrefilter) and prefilter.spaceless
