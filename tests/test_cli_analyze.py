@@ -140,19 +140,6 @@ def test_jobs_with_stdin_and_bad_values(tmp_path: Path) -> None:
     assert run("analyze", str(root), "--jobs", "0").exit_code == 2
 
 
-def test_batches_start_with_the_largest_files(tmp_path: Path) -> None:
-    """Largest first (each file of a MiB or more alone), so that no big file is left for the end."""
-    from skimguard.cli_analyze import BATCH_BYTES, _batches
-
-    sizes = {"a.js": 10, "b.js": 3 * BATCH_BYTES, "c.js": 100, "d.js": 2 * BATCH_BYTES, "e.js": 50}
-    files = []
-    for name, size in sizes.items():
-        (tmp_path / name).write_bytes(b"x" * size)
-        files.append(tmp_path / name)
-    batches = [[index for index, _ in batch] for batch in _batches(list(enumerate(files)))]
-    assert batches == [[1], [3], [2, 4, 0]]
-
-
 def test_the_pool_keeps_the_order_of_the_targets(tmp_path: Path) -> None:
     from skimguard.analyze.engine import Options
     from skimguard.analyze.files import Unreadable

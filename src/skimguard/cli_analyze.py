@@ -100,15 +100,11 @@ def _analyze_batch(paths: list[str]) -> tuple[list[FileVerdict | Unreadable], fl
 
 
 def _batches(paths: Sequence[tuple[int, Path]]) -> Iterator[list[tuple[int, Path]]]:
-    """The files grouped by :data:`BATCH_FILES` and :data:`BATCH_BYTES` (by their size now), the
-    largest first: the batches that take longest start first and the small ones fill in at the
-    end, so no worker is left with a big file while the others idle (the outcomes are put back in
-    the order of the targets)."""
-    sized = sorted(((index, path, _size(path)) for index, path in paths), key=lambda item: -item[2])
+    """Consecutive files grouped by :data:`BATCH_FILES` and :data:`BATCH_BYTES` (by their size now)."""
     batch: list[tuple[int, Path]] = []
     size = 0
-    for index, path, file_size in sized:
-        size += file_size
+    for index, path in paths:
+        size += _size(path)
         batch.append((index, path))
         if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
             yield batch
