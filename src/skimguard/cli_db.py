@@ -9,7 +9,9 @@ With ``--site`` the script hosts found in rows are checked against that site's a
 the threat intel and known-good hashes of the config's database are used, and the findings are
 stored and alerted like ``telemetry check`` does: as a scan ``db-<time>-<hex>`` without captures
 and with status ``failed`` (so it neither resolves the browser scan's findings nor counts as the
-latest capture), only when a finding is new, changed or was resolved. ``--correlate`` (with
+latest capture), only when a finding is new, changed, was resolved, or is gone: the site's open
+database findings of the same source whose table this scan read whole and which it did not report
+again are resolved (the row was cleaned). ``--correlate`` (with
 ``--site``) links the site's open browser findings to the rows that explain them.
 
 Exit 0 when nothing is at or above ``--fail-on`` (default high), 1 otherwise, 2 on an error.
@@ -67,19 +69,24 @@ app.add_typer(db_app, name="db")
 @dataclass(frozen=True)
 class StoredOutcome:
     """What ``--site`` did with a scan's findings: the scan they were stored as (None: nothing
-    new), the findings with their first-seen times, and the alerts sent."""
+    new), the findings with their first-seen times, the alerts sent, and how many of the site's
+    findings were resolved as gone."""
 
     scan_id: str | None
     findings: tuple[Finding, ...]
     alerts: DispatchReport | None
+    resolved: int = 0
 
 
 def store_findings(
     config: Config, site: Site, store: Store, result: DbScanResult, *, alert: bool, console: Console | None
 ) -> StoredOutcome:
-    """Store (when something is new or changed) and alert one database scan's findings."""
+    """Store (when something is new or changed, or gone) and alert one database scan's findings;
+    resolve those of the site's open findings that the scan shows are gone."""
     from skimguard.recording import record_findings
+    from skimguard.webroot.database import gone_findings
 
+    gone = gone_findings(result, (s.finding for s in store.findings(site.name, status="open")))
     done = record_findings(
         config,
         site,
@@ -91,8 +98,9 @@ def store_findings(
         finished_at=result.finished_at,
         alert=alert,
         console=console,
+        gone=gone,
     )
-    return StoredOutcome(done.scan_id, done.findings, done.alerts)
+    return StoredOutcome(done.scan_id, done.findings, done.alerts, done.resolved)
 
 
 def correlate_with_store(store: Store, site: Site, result: DbScanResult) -> tuple[Link, ...]:
@@ -105,7 +113,12 @@ def correlate_with_store(store: Store, site: Site, result: DbScanResult) -> tupl
 
 
 def render_result(
-    console: Console, result: DbScanResult, findings: Sequence[Finding], links: Sequence[Link], scan_id: str | None
+    console: Console,
+    result: DbScanResult,
+    findings: Sequence[Finding],
+    links: Sequence[Link],
+    scan_id: str | None,
+    resolved: int = 0,
 ) -> None:
     from skimguard.output import findings_table
 
@@ -129,6 +142,8 @@ def render_result(
         console.print(findings_table(findings))
     else:
         console.print("  no findings")
+    if resolved:
+        console.print(f"resolved {resolved} finding(s) of this source that the scan no longer found")
     if result.referenced_files:
         console.print(f"block templates named by the database: {escape(', '.join(result.referenced_files[:10]))}")
     if result.plugins:
@@ -187,6 +202,7 @@ def db_scan(
     if correlate and not site:
         fail("--correlate needs --site", "name the site whose browser findings to link")
     links: tuple[Link, ...] = ()
+    resolved = 0
     with errors():
         named = parse_named(table or [], column or [])
         options = _options(platform, named, max_rows, timeout, correlate)
@@ -199,7 +215,7 @@ def db_scan(
             with opened(config) as store:
                 result = _run(source, _with_site(options, chosen, store))
                 outcome = store_findings(config, chosen, store, result, alert=alerts, console=err)
-                findings, scan_id = outcome.findings, outcome.scan_id
+                findings, scan_id, resolved = outcome.findings, outcome.scan_id, outcome.resolved
                 if correlate:
                     from skimguard.webroot.links import record_links
 
@@ -208,10 +224,11 @@ def db_scan(
     if format is Format.json:
         document = result_to_json(result, scan_id=scan_id, links=links)
         document["findings"] = [_finding_dict(f) for f in findings]
+        document["resolved"] = resolved
         emit(dumps(document), output)
     else:
         console = out if output is None else Console(file=io.StringIO(), width=160, highlight=False)
-        render_result(console, result, findings, links, scan_id)
+        render_result(console, result, findings, links, scan_id, resolved)
         if output is not None:
             emit(console.file.getvalue(), output)  # type: ignore[attr-defined]
     worst = max((f.severity for f in findings), default=None)

@@ -4,8 +4,12 @@
 are stored through the same ``begin_scan``/``finish_scan`` path as a scan's, as a scan named
 ``<prefix><time>-<hex>`` whose status is ``failed`` on purpose: an ``ok`` scan resolves every open
 browser-scanner finding it did not see, and ``ok``/``partial`` scans are what ``baseline accept``
-takes as the latest capture. Nothing is stored when every finding is already known unchanged, and
-the findings go to the configured alert sinks like a scan's.
+takes as the latest capture. Nothing is stored when every finding is already known unchanged and
+none is gone, and the findings go to the configured alert sinks like a scan's.
+
+Such a scan never resolves the findings it did not see (it may have looked at less than the last
+one); a caller that knows which of its findings are gone passes them as ``gone`` (a database scan:
+:func:`skimguard.webroot.database.gone_findings`), and they are resolved with the scan.
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ __all__ = ["Recorded", "record_findings", "something_new"]
 @dataclass(frozen=True)
 class Recorded:
     """The scan the findings were stored as (None: nothing new), the findings with their
-    first-seen times from the store, and the alerts sent (None: alerting off or nothing to say)."""
+    first-seen times from the store, the alerts sent (None: alerting off or nothing to say), and
+    how many findings were resolved as gone."""
 
     scan_id: str | None
     findings: tuple[Finding, ...]
     alerts: DispatchReport | None
+    resolved: int = 0
 
 
 def something_new(store: Store, site: str, findings: Sequence[Finding], category: Category) -> bool:
@@ -64,16 +70,19 @@ def record_findings(
     finished_at: datetime,
     alert: bool,
     console: Console | None,
+    gone: Sequence[str] = (),
 ) -> Recorded:
-    """Store ``findings`` (when something is new or changed) as a scan ``<prefix><time>-<hex>``
-    and alert them."""
+    """Store ``findings`` (when something is new or changed, or a finding is ``gone``) as a scan
+    ``<prefix><time>-<hex>``, resolve the open findings whose fingerprints are in ``gone``, and
+    alert the findings."""
     from skimguard.alerts import build_sinks, dispatch
 
     out = list(findings)
     scan_id: str | None = None
     reopened: frozenset[str] = frozenset()
+    resolved = 0
     store.ensure_site(site.name, site.base_url)
-    if something_new(store, site.name, out, category):
+    if gone or something_new(store, site.name, out, category):
         scan_id = f"{prefix}{finished_at:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
         store.begin_scan(site.name, scan_id, started_at)
         stored = store.finish_scan(
@@ -90,6 +99,8 @@ def record_findings(
         first_seen = {s.fingerprint: s.finding.first_seen for s in stored}
         out = [replace(f, first_seen=first_seen.get(f.fingerprint, f.first_seen)) for f in out]
         reopened = frozenset(s.fingerprint for s in stored if s.reopened)
+        if gone:
+            resolved = store.resolve_findings(site.name, gone, finished_at)
     report = None
     if alert and out:
         report = dispatch(
@@ -102,4 +113,4 @@ def record_findings(
             min_severity=config.alerts.min_severity,
             reopened=reopened,
         )
-    return Recorded(scan_id, tuple(out), report)
+    return Recorded(scan_id, tuple(out), report, resolved)

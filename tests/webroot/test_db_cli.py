@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
-from test_db_shops import LOADER, SKIMMER, build_magento2
+from test_db_shops import CLEAN_FOOTER, LOADER, SKIMMER, build_magento2
 from typer.testing import CliRunner, Result
 
 from skimguard.cli import app
@@ -130,6 +132,56 @@ def test_site_findings_are_stored_once_and_alerted(shop: str, cfg: Path) -> None
     assert json.loads(again.stdout)["scan_id"] is None  # nothing new: nothing stored
     with Store.open(config.database_url) as store:
         assert [s.id for s in store.scans("shop")] == [data["scan_id"]]
+
+
+def _set_footer(url: str, value: str) -> None:
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as db:
+        db.execute("UPDATE core_config_data SET value = ? WHERE config_id = 4", (value,))
+
+
+def _statuses(cfg: Path) -> dict[str, str]:
+    with Store.open(load_config(cfg).database_url) as store:
+        return {s.finding.rule_id: s.status for s in store.findings("shop", status=None)}
+
+
+def test_a_cleaned_row_resolves_its_finding_only_on_a_whole_read_of_the_same_source(
+    shop: str, cfg: Path, tmp_path: Path
+) -> None:
+    def scan(source: str, *more: str) -> dict[str, object]:
+        result = run("db", "scan", source, "--site", "shop", "-c", str(cfg), "-f", "json", "--no-alerts", *more)
+        assert result.exit_code in (0, 1), (result.stdout, result.stderr)
+        data: dict[str, object] = json.loads(result.stdout)
+        return data
+
+    assert scan(shop)["resolved"] == 0
+    assert _statuses(cfg) == {"SG720": "open", "SG722": "open"}
+    copy = f"sqlite:///{tmp_path / 'copy.db'}"
+    shutil.copy(shop.removeprefix("sqlite:///"), copy.removeprefix("sqlite:///"))
+    _set_footer(shop, CLEAN_FOOTER)
+    _set_footer(copy, CLEAN_FOOTER)
+    # another source (a staging copy) says nothing about this one's rows
+    other = scan(copy)
+    assert (other["resolved"], other["scan_id"]) == (0, None)
+    # a read cut short by --max-rows (6 rows in core_config_data) leaves the finding open
+    cut = scan(shop, "--max-rows", "2")
+    assert cut["resolved"] == 0
+    assert _statuses(cfg) == {"SG720": "open", "SG722": "open", "SG723": "open"}  # SG723: the cut
+    # a whole read: the cleaned footer's finding and the cut are resolved, the head's script host stays
+    cleaned = scan(shop)
+    assert cleaned["resolved"] == 2 and str(cleaned["scan_id"]).startswith("db-")
+    assert [f["rule_id"] for f in cleaned["findings"]] == ["SG722"]  # type: ignore[index, union-attr]
+    assert _statuses(cfg) == {"SG720": "resolved", "SG722": "open", "SG723": "resolved"}
+    again = scan(shop)
+    assert (again["resolved"], again["scan_id"]) == (0, None)
+    # planted again: open again
+    _set_footer(shop, SKIMMER)
+    assert scan(shop)["resolved"] == 0
+    assert _statuses(cfg) == {"SG720": "open", "SG722": "open", "SG723": "resolved"}
+    table = run("db", "scan", shop, "--site", "shop", "-c", str(cfg), "--no-alerts")
+    assert "resolved" not in table.stdout
+    _set_footer(shop, CLEAN_FOOTER)
+    table = run("db", "scan", shop, "--site", "shop", "-c", str(cfg), "--no-alerts")
+    assert "resolved 1 finding(s) of this source that the scan no longer found" in table.stdout
 
 
 def test_correlate_links_open_browser_findings_to_rows(shop: str, cfg: Path) -> None:

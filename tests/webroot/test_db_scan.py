@@ -7,7 +7,9 @@ import gzip
 import shutil
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -285,3 +287,42 @@ def test_pg_dump_generated_in_the_test(tmp_path: Path, flags: tuple[str, ...]) -
     result = scan_source(str(dump), DbScanOptions())
     assert brief(result) == [("SG720", "critical", "dtb_page:id=12:meta_tags"), WIDGET]
     assert result.plugins == ("Recommend42",)
+
+
+def test_gone_findings_are_those_of_this_source_and_a_wholly_read_table_not_seen_again() -> None:
+    from datetime import UTC, datetime
+
+    from skimguard.webroot.database import DbScanResult, TableReport, gone_findings
+    from skimguard.webroot.db_rules import SG720, SG721, SG722, SG723
+
+    def found(rule: Any, subject: str, table: str | None, source: str = "sqlite:///shop.db") -> Any:
+        return rule.finding("shop", page=None, subject=subject, evidence={"table": table, "_source": source})
+
+    cleaned = found(SG720, "core_config_data:config_id=4:value", "core_config_data")
+    still = found(SG722, "core_config_data:config_id=3:value:cdn.test", "core_config_data")
+    cut_table = found(SG721, "cms_block:block_id=1:content", "cms_block")  # cms_block read in part this time
+    unread = found(SG720, "wp_options:option_id=9:option_value", "wp_options")  # not read this time
+    elsewhere = found(SG720, "cms_page:page_id=1:content", "cms_page", source="/backups/staging.sql")
+    source_problem = found(SG723, "-:timeout", None)
+    table_problem = found(SG723, "cms_page:denied", "cms_page")
+    not_ours = SG720.finding("shop", page="/checkout", subject="x", evidence={"_source": "sqlite:///shop.db"})
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    result = DbScanResult(
+        source="sqlite:///shop.db",
+        kind="database",
+        dialect="sqlite",
+        platform="magento2",
+        site="shop",
+        started_at=now,
+        finished_at=now,
+        tables=(
+            TableReport("core_config_data", "magento2", ("value",), 6, 2, True),
+            TableReport("cms_block", "magento2", ("content",), 1, 1, False, "row limit"),
+            TableReport("cms_page", "magento2", ("content",), 1, 1, True),
+        ),
+        findings=(still,),
+    )
+    stored = [cleaned, still, cut_table, unread, elsewhere, source_problem, table_problem]
+    gone = gone_findings(result, stored)
+    assert gone == [cleaned.fingerprint, source_problem.fingerprint, table_problem.fingerprint]
+    assert gone_findings(result, [replace(not_ours, rule_id="SG501")]) == []

@@ -793,6 +793,25 @@ class Store:
             q = q.order_by(t.Finding.severity.desc(), t.Finding.last_seen.desc(), t.Finding.id)
             return [_stored(r, _finding_from_row(r)) for r in s.scalars(q)]
 
+    def resolve_findings(self, site: str, fingerprints: Iterable[str], at: datetime) -> int:
+        """Resolve the open findings of ``site`` with these fingerprints (a subsystem that knows
+        its findings are gone: a database scan that no longer sees a row's skimmer). Returns how
+        many were open."""
+        wanted = sorted(set(fingerprints))
+        with self._tx(write=True) as s:
+            ids = [
+                fid
+                for chunk in _chunks(wanted)
+                for fid in s.scalars(
+                    select(t.Finding.id).where(
+                        t.Finding.site == site, t.Finding.status == "open", t.Finding.fingerprint.in_(chunk)
+                    )
+                )
+            ]
+            for chunk in _chunks(ids):
+                s.execute(update(t.Finding).where(t.Finding.id.in_(chunk)).values(status="resolved", resolved_at=at))
+        return len(ids)
+
     def acknowledge(self, fingerprint: str, actor: str, note: str) -> None:
         """Mark a finding acknowledged (it stays so until its content changes); audit logged."""
         _require(actor, "an acknowledgement needs an actor")

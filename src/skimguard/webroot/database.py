@@ -20,6 +20,10 @@ and ``<script src>``/``<iframe src>`` hosts are checked against the site's appro
 findings are :data:`~skimguard.webroot.db_rules.DB_RULES`: SG720 malicious, SG721 suspicious,
 SG722 unapproved script host, SG723 what could not be read.
 
+A finding stored by an earlier scan of the same source is gone (:func:`gone_findings`: resolved by
+``db scan --site``) when this scan read its table completely and did not report it again: the row
+was cleaned, or the value changed into something else (which is a finding of its own).
+
 A live database is opened read-only and bounded: SQLite through a ``mode=ro`` URI with
 ``PRAGMA query_only`` and a progress-handler timeout; PostgreSQL in a ``READ ONLY`` repeatable-read
 transaction (and ``default_transaction_read_only`` on the session) with ``statement_timeout``;
@@ -1279,3 +1283,26 @@ def result_to_json(result: DbScanResult, *, scan_id: str | None = None, links: S
         "findings": [finding_to_dict(f) for f in result.findings],
         "links": [link.to_dict() for link in links],
     }
+
+
+def gone_findings(result: DbScanResult, stored: Iterable[Finding]) -> list[str]:
+    """The fingerprints of ``stored`` findings (the site's open ones) that ``result`` shows are
+    gone: a database finding (SG720-SG723) of the same source (``evidence._source``: a URL without
+    its password, or the dump file) that this scan did not report again, about a table this scan
+    read completely (a problem about the source itself: any scan of it that did not meet the
+    problem again). A finding of another source, or of a table this scan did not read whole (a row
+    or time limit, a read error, another ``--table``), stays as it is."""
+    rule_ids = {SG720.id, SG721.id, SG722.id, SG723.id}
+    seen = {f.fingerprint for f in result.findings}
+    complete = {t.table for t in result.tables if t.complete}
+    gone: list[str] = []
+    for finding in stored:
+        if finding.rule_id not in rule_ids or finding.fingerprint in seen:
+            continue
+        if finding.evidence.get("_source") != result.source:
+            continue
+        table = finding.evidence.get("table")
+        source_problem = table is None and finding.rule_id == SG723.id
+        if source_problem or table in complete:
+            gone.append(finding.fingerprint)
+    return gone
