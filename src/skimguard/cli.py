@@ -7,7 +7,6 @@ Exit codes (DESIGN §5): 0 nothing at or above ``--fail-on``; 1 findings at or a
 from __future__ import annotations
 
 import gc
-import getpass
 import importlib
 import io
 import json
@@ -15,7 +14,6 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -87,6 +85,8 @@ def errors() -> Iterator[None]:
 def actor(by: str | None) -> str:
     if by:
         return by
+    import getpass  # (imported when needed: every command pays for what the CLI imports up front)
+
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -157,6 +157,8 @@ def init(
     """Write a commented example skimguard.yaml."""
     if path.exists() and not force:
         fail(f"{path} already exists", "use --force to overwrite it")
+    from importlib import resources
+
     text = resources.files("skimguard").joinpath("example.yaml").read_text("utf-8")
     try:
         path.write_text(text, encoding="utf-8")

@@ -50,7 +50,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from skimguard import __version__
-from skimguard.analyze import yara_rules
 from skimguard.analyze.known_good import known_good_set
 from skimguard.intel import Indicator, IntelIndex
 from skimguard.models import Category, Finding, ScanResult, ScanStatus
@@ -208,6 +207,8 @@ class BaselineOutcome:
 
 @functools.cache
 def _engine_code_digest() -> str:
+    from skimguard.analyze import yara_rules  # (and yara-x: not for a re-scan's start-up)
+
     digest = hashlib.sha256(__version__.encode())
     for module in ENGINE_MODULES:  # their source, not imported: an unchanged re-scan never needs them
         spec = importlib.util.find_spec(module)
