@@ -745,20 +745,16 @@ def resolve_missing(
     did not report again (the file was cleaned, or a new baseline accepted the change). The core
     store never resolves ``server`` findings itself: they have this life cycle. Returns how many."""
     keep = set(seen)
-    ids = sorted(set(rule_ids))
-    with store.transaction(write=True) as s:
-        rows = s.execute(
-            select(t.Finding.id, t.Finding.fingerprint).where(
+    with store.transaction() as s:
+        open_ = s.scalars(
+            select(t.Finding.fingerprint).where(
                 t.Finding.site == site,
                 t.Finding.page == page,
                 t.Finding.status == "open",
-                t.Finding.rule_id.in_(ids),
+                t.Finding.rule_id.in_(sorted(set(rule_ids))),
             )
         ).all()
-        stale = [fid for fid, fingerprint in rows if fingerprint not in keep]
-        for chunk in _chunks(stale):
-            s.execute(update(t.Finding).where(t.Finding.id.in_(chunk)).values(status="resolved", resolved_at=at))
-        return len(stale)
+    return store.resolve_findings(site, (fingerprint for fingerprint in open_ if fingerprint not in keep), at)
 
 
 def annotate_scan(store: Store, scan_id: str, extra: Mapping[str, Any]) -> None:
