@@ -32,10 +32,17 @@ text is hostile: it is bounded to :data:`MAX_SCAN_BYTES` and every scan has a ti
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import os
 import re
+import shutil
+import stat
+import sys
+import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -232,15 +239,108 @@ def packaged_rule_sources() -> dict[str, str]:
 
 @functools.cache
 def packaged_rules() -> yara_x.Rules:
-    """The packaged rule set, compiled once per process."""
-    return compile_rules(packaged_rule_sources())
+    """The packaged rule set, compiled once per process (or loaded from the cache of compiled
+    rules: :func:`_compiled`)."""
+    return _compiled("all", lambda: compile_rules(packaged_rule_sources()))
 
 
 @functools.cache
 def packaged_rule_set(language: Language) -> yara_x.Rules:
     """The packaged rules that apply to segments of ``language`` (see :func:`compile_rule_set`),
-    compiled on first use, once per process."""
-    return compile_rule_set(packaged_rule_sources(), language, whole=packaged_rules())
+    compiled on first use, once per process (or loaded from the cache: :func:`_compiled`)."""
+    if APPLICABLE_RULE_LANGUAGES[language] >= {_meta.language for _meta in _packaged_meta().values()}:
+        return packaged_rules()  # every rule applies: the whole set, as compile_rule_set gives it
+    sources = packaged_rule_sources()
+    return _compiled(language.value, lambda: compile_rule_set(sources, language, whole=packaged_rules()))
+
+
+# ---------------------------------------------------------------------------------------------
+# the cache of compiled packaged rules
+# ---------------------------------------------------------------------------------------------
+
+CACHE_ENV = "SKIMGUARD_CACHE_DIR"  # where compiled rules are kept; empty: no cache
+
+
+def cache_dir() -> Path | None:
+    """The folder for skimguard's caches: ``$SKIMGUARD_CACHE_DIR``, else ``$XDG_CACHE_HOME/skimguard``
+    or ``~/.cache/skimguard``; None when ``SKIMGUARD_CACHE_DIR`` is set empty."""
+    chosen = os.environ.get(CACHE_ENV)
+    if chosen is not None:
+        return Path(chosen) if chosen.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "skimguard"
+
+
+@functools.cache
+def _generation() -> str:
+    """What compiled packaged rules depend on: the rule files, this module's code (the meta
+    contract, how a language's set is cut) and the yara-x build that compiled them."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    binary = Path(getattr(sys.modules.get("yara_x.yara_x"), "__file__", None) or yara_x.__file__)  # the build
+    with contextlib.suppress(OSError):
+        info = binary.stat()
+        digest.update(f"\0{binary}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+    for name, text in sorted(packaged_rule_sources().items()):
+        digest.update(b"\0" + name.encode() + b"\0" + text.encode())
+    return digest.hexdigest()[:24]
+
+
+def _private_folder(path: Path) -> bool:
+    """Is ``path`` a folder (not a link) of this user that nobody else can write to? A compiled
+    rules file is code for yara-x: it must come from us."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return (
+        stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
+
+
+def _compiled(name: str, build: Callable[[], yara_x.Rules]) -> yara_x.Rules:
+    """The packaged rules ``name`` from the cache of compiled rules, else built with ``build`` and
+    kept there for the next process: compiling the packaged rules takes most of a second, loading
+    them a few milliseconds. The cache lives in ``<cache_dir>/rules/<generation>/`` (one folder per
+    :func:`_generation`; writing a new one removes the others). A file that cannot be read or
+    loaded is compiled again and replaced; folders that are not this user's alone are not used;
+    a failure to write only costs the next process its compile."""
+    top = cache_dir()
+    if top is None:
+        return build()
+    chain = (top, top / "rules", top / "rules" / _generation())
+    file = chain[-1] / f"{name}.yrx"
+    if all(_private_folder(folder) for folder in chain):
+        try:
+            with file.open("rb") as source:
+                return yara_x.Rules.deserialize_from(source)
+        except Exception:  # missing, damaged, from an incompatible build: compile again, replace it
+            pass
+    rules = build()
+    with contextlib.suppress(OSError):
+        _keep(chain, file, rules)
+    return rules
+
+
+def _keep(chain: tuple[Path, Path, Path], file: Path, rules: yara_x.Rules) -> None:
+    """Write ``rules`` to ``file`` atomically, creating the folders of ``chain`` (top, rules,
+    generation) for this user alone; nothing when one of them is not private."""
+    top, rules_folder, folder = chain
+    for path in chain:
+        path.mkdir(mode=0o700, parents=path is top, exist_ok=True)
+        if not _private_folder(path):
+            return
+    for other in rules_folder.iterdir():  # another generation's rules: never loaded again
+        if other != folder and _private_folder(other):
+            shutil.rmtree(other, ignore_errors=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{file.name}.", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            rules.serialize_into(sink)
+        os.replace(temporary, file)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def clear_caches() -> None:
@@ -248,6 +348,7 @@ def clear_caches() -> None:
     packaged_rules.cache_clear()
     packaged_rule_set.cache_clear()
     _packaged_meta.cache_clear()
+    _generation.cache_clear()
     _local.__dict__.clear()
 
 
