@@ -248,7 +248,7 @@ def packaged_rules() -> yara_x.Rules:
 def packaged_rule_set(language: Language) -> yara_x.Rules:
     """The packaged rules that apply to segments of ``language`` (see :func:`compile_rule_set`),
     compiled on first use, once per process (or loaded from the cache: :func:`_compiled`)."""
-    if APPLICABLE_RULE_LANGUAGES[language] >= {_meta.language for _meta in _packaged_meta().values()}:
+    if APPLICABLE_RULE_LANGUAGES[language] >= {meta.language for meta in _packaged_meta().values()}:
         return packaged_rules()  # every rule applies: the whole set, as compile_rule_set gives it
     sources = packaged_rule_sources()
     return _compiled(language.value, lambda: compile_rule_set(sources, language, whole=packaged_rules()))

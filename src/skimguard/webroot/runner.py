@@ -336,6 +336,13 @@ def _reusable(
     return verdict == hashing.CLEAN, verdict
 
 
+def _markable_verdict(verdict: str, sha256: str | None, core_sha: str) -> bool:
+    """Whether a row with this cached ``verdict`` may be marked quiet: nothing cached to report
+    (no verdict, clean), or known good as the release's own file at its path (the plan key holds
+    the releases; known good by the known-good lists is not in it, so those rows are not marked)."""
+    return verdict in ("", hashing.CLEAN) or (verdict == hashing.GOOD and sha256 == core_sha)
+
+
 @dataclass(frozen=True)
 class _Plan:
     """What :func:`_triage` needs to know about this scan (the same in both parts of a split walk)."""
@@ -394,7 +401,7 @@ def _triage(
     general_only, collect, watched_paths, quiet_paths = plan.intel, plan.collect_watched, tally.watched, tally.quiet
     is_code, is_media, name_of = kinds.is_code, kinds.is_media, kinds.name_of
     is_reg, imode, upload, no_base = stat.S_ISREG, stat.S_IMODE, Zone.UPLOAD, (None, None, None, None, None)
-    good, plain = hashing.GOOD, ("", hashing.GOOD, hashing.CLEAN)
+    plain = ("", hashing.GOOD, hashing.CLEAN)
     files = tracked = reused = 0
     try:
         for item in items:
@@ -465,7 +472,7 @@ def _triage(
                         )
                     ):  # fmt: skip
                         rows[path] = old  # the common case: nothing built, nothing written
-                        if marking and (verdict != good or old[SHA256] == core_sha):
+                        if marking and _markable_verdict(verdict, old[SHA256], core_sha):
                             quiet_paths.add(path)
                         continue
             yield item, zone, watched, code, sniff, core_sha, fine
@@ -652,8 +659,7 @@ def survey(
         verdict but for known good by the lists, quiet). ``says_nothing`` is :func:`.scan.quiet`
         of this scan, which saw the same values, or less: a file analysed in part is not quiet
         now, and not marked."""
-        plain = row[VERDICT] in ("", hashing.CLEAN) or (row[VERDICT] == hashing.GOOD and row[SHA256] == core_sha)
-        if not (plan.key and says_nothing and plain):
+        if not (plan.key and says_nothing and _markable_verdict(row[VERDICT], row[SHA256], core_sha)):
             return
         fine, _ = _reusable(
             row, is_file=row[KIND] == "file", code=code, sniff=sniff, core_sha=core_sha, plan=plan, engine_same=True
